@@ -1,0 +1,52 @@
+# Two commands do all set-up on a fresh Debian machine (as root):
+#   make demo   install, bring up the local lab, run the challenge over its clouds, print the report
+#   make test   install, bring up the local lab, run the whole test suite (unit + lab tests)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LAB_CLOUDS ?= 3
+PYTEST_ARGS ?=
+
+.PHONY: help install lab demo test unit bench clean lab-down
+
+help:
+	@echo "make demo    bring up the local lab and run the challenge over its $(LAB_CLOUDS) clouds"
+	@echo "make test    unit tests + lab tests against a real local lab"
+	@echo "make unit    unit tests only (no lab)"
+	@echo "make bench   benchmarks (needs the lab: make lab LAB_CLOUDS=6)"
+	@echo "make lab-down  stop every lab process"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
+	  { apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-venv python3-dev gcc; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/interop lab up --clouds $(LAB_CLOUDS)
+
+demo: lab
+	@eval "$$($(BIN)/interop lab env)" && $(BIN)/interop run
+
+test: lab
+	@eval "$$($(BIN)/interop lab env)" && $(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not lab" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/interop lab up --clouds 6
+	@eval "$$($(BIN)/interop lab env)" && for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+lab-down:
+	$(BIN)/interop lab down
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,262 @@
+"""The ``interop`` command: check clouds, run the challenge, re-render reports, drive the lab.
+
+    interop clouds                 authenticate to every cloud in clouds.yaml, in parallel
+    interop run [-- PYTEST ARGS]   the challenge over the challenge file's clouds (pytest + xdist)
+    interop report RUN             re-render a run's reports from its record
+    interop lab up|down|status|env the local lab: a real OpenStack on this machine
+
+Exit codes: 0 all clouds passed, 1 some cloud failed, 2 bad input (one line says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError, HarnessError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_WORKERS = 16
+
+
+def _scenarios_dir() -> Path:
+    here = Path.cwd() / "scenarios"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+# ---- interop clouds ------------------------------------------------------------------------
+
+
+def _check_one(config: object, cloud: str) -> dict[str, object]:
+    from .clouds import CloudsConfig, check_identity
+
+    assert isinstance(config, CloudsConfig)
+    conn = None
+    try:
+        conn = config.connect(cloud, phase="identity")
+        result = check_identity(conn, cloud)
+        return {"cloud": cloud, "ok": True, "latency": result.auth_seconds + result.catalog_seconds,
+                "services": len(result.services), "cpid": result.cpid, "reason": ""}
+    except HarnessError as exc:
+        return {"cloud": cloud, "ok": False, "latency": None, "services": 0, "cpid": "", "reason": exc.message}
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def cmd_clouds(args: argparse.Namespace) -> int:
+    from .clouds import CloudsConfig
+
+    config = CloudsConfig.load(args.clouds_yaml)
+    names = config.names()
+    if args.clouds:
+        names = [n.strip() for n in args.clouds.split(",") if n.strip()]
+        for n in names:
+            config.require(n)
+    print(f"checking {len(names)} clouds from {config.path}", flush=True)
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(names)))) as pool:
+        results = list(pool.map(lambda n: _check_one(config, n), names))
+    rows = [["CLOUD", "STATUS", "LATENCY", "SERVICES", "CPID", "REASON"]]
+    for r in results:
+        latency = f"{r['latency'] * 1000:.0f} ms" if r["latency"] is not None else "-"  # type: ignore[operator]
+        rows.append([str(r["cloud"]), "ok" if r["ok"] else "FAILED", latency, str(r["services"]),
+                     str(r["cpid"]), str(r["reason"])])
+    print(_table(rows))
+    failed = [r["cloud"] for r in results if not r["ok"]]
+    if failed:
+        print(f"{len(failed)} of {len(results)} clouds failed: {', '.join(map(str, failed))}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# ---- interop run ---------------------------------------------------------------------------
+
+
+def pytest_command(args: argparse.Namespace, clouds: Sequence[str], run_id: str) -> list[str]:
+    reports = Path(args.reports_dir)
+    workers = min(MAX_WORKERS, len(clouds)) if args.workers is None else args.workers
+    cmd = [sys.executable, "-m", "pytest", str(args.scenarios or _scenarios_dir()),
+           "--challenge", str(args.challenge_path), "--run-id", run_id, "--reports-dir", str(reports),
+           "--junitxml", str(reports / run_id / "junit.xml"), "-p", "no:cacheprovider", "-q"]
+    if args.clouds:
+        cmd += ["--clouds", args.clouds]
+    if workers > 0:
+        cmd += ["-n", str(workers), "--dist", "loadgroup"]
+    return cmd + list(args.pytest_args)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .challenge import challenge_path, load_challenge
+    from .clouds import CloudsConfig
+    from .plugin import selected_clouds_from
+    from .record import new_run_id
+
+    # Validate everything before a single cloud is touched: one clear line per problem.
+    args.challenge_path = challenge_path(args.challenge)
+    config = CloudsConfig.load(args.clouds_yaml)
+    challenge = load_challenge(args.challenge_path, known_clouds=config.names())
+    clouds = selected_clouds_from(args.clouds, challenge)
+    run_id = args.run_id or new_run_id()
+    env = dict(os.environ)
+    env["OS_CLIENT_CONFIG_FILE"] = str(config.path)
+    cmd = pytest_command(args, clouds, run_id)
+    print(f"interop: {len(clouds)} clouds ({', '.join(clouds)}), stack {challenge.stack}, run {run_id}", flush=True)
+    rc = subprocess.call(cmd, env=env)
+    report = Path(args.reports_dir) / run_id / "index.html"
+    if report.exists():
+        print(f"interop: report at {report}")
+    if rc in (0, 1):
+        return rc
+    return EXIT_USAGE if rc in (3, 4) else EXIT_FAILED
+
+
+# ---- interop report ------------------------------------------------------------------------
+
+
+def resolve_run(reports_dir: Path, run: str) -> Path:
+    candidate = Path(run)
+    if candidate.is_dir():
+        return candidate
+    path = reports_dir / run
+    if not path.is_dir():
+        raise ConfigError(f"no run {run!r} under {reports_dir}")
+    return path.resolve()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .record import read_events
+    from .report.summary import render_summary
+
+    run = resolve_run(Path(args.reports_dir), args.run)
+    if not read_events(run / "events.jsonl"):
+        raise ConfigError(f"{run}: no events.jsonl record to render from")
+    print(render_summary(run))
+    return EXIT_OK
+
+
+# ---- interop lab ---------------------------------------------------------------------------
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from . import lab
+
+    state = Path(args.state_dir) if args.state_dir else lab.default_state_dir()
+    if args.lab_command == "up":
+        info = lab.lab_up(state, clouds=args.lab_clouds)
+        print(f"lab up in {info.seconds:.0f}s: clouds {', '.join(info.cloud_names)}")
+        print(f'use it: eval "$(interop lab env)"   (clouds.yaml: {info.clouds_yaml})')
+        return EXIT_OK
+    if args.lab_command == "down":
+        lab.lab_down(state, purge=args.purge)
+        return EXIT_OK
+    if args.lab_command == "status":
+        status = lab.lab_status(state)
+        print(status.describe() if hasattr(status, "describe") else status)
+        return EXIT_OK if getattr(status, "all_running", True) else EXIT_FAILED
+    print(lab.lab_env(state))
+    return EXIT_OK
+
+
+# ---- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="interop",
+        description="Run one real workload across many OpenStack clouds at once, timed per cloud "
+                    "and per phase, and report it (HTML, JUnit, record).",
+        epilog="Quick start on one machine: interop lab up; eval \"$(interop lab env)\"; interop run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"interop-harness {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def clouds_yaml(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--clouds-yaml", metavar="FILE", default=None,
+                       help="clouds.yaml to use (default: openstacksdk's search: $OS_CLIENT_CONFIG_FILE, "
+                            "./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml)")
+
+    p = sub.add_parser("clouds", help="check every cloud: authenticate, read the catalog, show latency and cpid",
+                       description="Authenticate to every cloud in clouds.yaml in parallel, read its service "
+                                   "catalog and print one row per cloud: status, latency, number of services, "
+                                   "the cpid RefStack would use, and the reason when it failed. Exit 1 if any failed.")
+    clouds_yaml(p)
+    p.add_argument("--clouds", metavar="A,B", help="only these clouds")
+    p.set_defaults(func=cmd_clouds)
+
+    p = sub.add_parser("run", help="run the challenge over the clouds of the challenge file",
+                       description="Run the challenge: pytest over the scenarios with pytest-xdist, each "
+                                   "cloud's phases in order on one worker, clouds in parallel. Writes "
+                                   "reports/<run-id>/ (events.jsonl, index.html, junit.xml) and points "
+                                   "reports/latest at it. Arguments after `--` go to pytest.")
+    p.add_argument("--challenge", metavar="FILE", default=None,
+                   help="challenge file (default: $INTEROP_CHALLENGE, else ./challenge.yaml)")
+    clouds_yaml(p)
+    p.add_argument("--clouds", metavar="A,B", help="run only these clouds of the challenge file")
+    p.add_argument("--run-id", default=None, help="run id (default: a new UTC timestamp id)")
+    p.add_argument("--reports-dir", default=os.environ.get("INTEROP_REPORTS", "reports"), metavar="DIR",
+                   help="where run directories go (default: ./reports)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help=f"parallel workers (default: one per cloud, at most {MAX_WORKERS}; 0 = no xdist)")
+    p.add_argument("--scenarios", default=None, metavar="DIR", help="scenario directory (default: ./scenarios)")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="re-render a run's reports from its record",
+                       description="Render reports/<RUN>/index.html again from reports/<RUN>/events.jsonl.")
+    p.add_argument("run", nargs="?", default="latest", help="run id or directory (default: latest)")
+    p.add_argument("--reports-dir", default=os.environ.get("INTEROP_REPORTS", "reports"), metavar="DIR")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("lab", help="a real OpenStack on this machine: up, down, status, env",
+                       description="The local lab: Keystone, Placement, Glance, Neutron and Nova from PyPI, "
+                                   "MariaDB and RabbitMQ from Debian, no systemd or Docker. `up` is idempotent "
+                                   "and registers K clouds (one project and user each) in a generated "
+                                   "clouds.yaml; `env` prints the exports to use them.")
+    p.add_argument("--state-dir", default=None, metavar="DIR",
+                   help="state, logs and venv of the lab (default: $INTEROP_LAB_DIR or /var/tmp/interop-lab)")
+    lab_sub = p.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    up = lab_sub.add_parser("up", help="install if needed, start, register clouds (idempotent)")
+    up.add_argument("--clouds", dest="lab_clouds", type=int, default=3, metavar="K",
+                    help="number of lab clouds (projects) to register (default 3)")
+    down = lab_sub.add_parser("down", help="stop every lab process")
+    down.add_argument("--purge", action="store_true", help="also delete the state directory")
+    lab_sub.add_parser("status", help="show each lab service and whether it runs")
+    lab_sub.add_parser("env", help="print shell exports: eval \"$(interop lab env)\"")
+    p.set_defaults(func=cmd_lab)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
+        args.pytest_args = args.pytest_args[1:]
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"interop: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HarnessError as exc:
+        print(f"interop: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interop: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

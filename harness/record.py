@@ -1,0 +1,411 @@
+"""The run directory and its event record: every phase of every cloud, timed.
+
+One run writes one append-only JSON-lines file, ``reports/<run-id>/events.jsonl``. Every
+report (dashboard, JUnit, RefStack JSON) is rendered from it, never from logs. Several
+pytest-xdist workers append to it at once, so each event is one ``write()`` under an
+exclusive ``flock``; a writer killed mid-line leaves a torn line that readers skip.
+
+>>> run = RunDir(Path("reports"), new_run_id()).create()          # doctest: +SKIP
+>>> with phase_timer(run, cloud="lab1", phase="identity", progress=print) as rec:  # doctest: +SKIP
+...     rec.details["cpid"] = "4f3c..."
+[lab1] identity ... started
+[lab1] identity passed in 0.42s
+
+Event types: ``run-start``, ``phase-start``, ``phase-end``, ``run-end``, ``note``; each event
+carries ``type`` and ``ts`` (epoch seconds). Nothing here imports pytest: the CLI and the
+benchmarks use the same code.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from .errors import HarnessError, PhaseTimeout
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["passed", "failed", "error", "timeout", "skipped", "unfinished"]
+EVENT_TYPES = ("run-start", "phase-start", "phase-end", "run-end", "note")
+PRIVATE_DIR = ".interop-private"
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique-enough run id: UTC time to the second plus 4 random hex digits.
+
+    >>> new_run_id(datetime(2026, 11, 25, 0, 15, tzinfo=UTC))[:17]
+    '20261125T001500Z-'
+    """
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:  # a naive datetime is taken to be UTC already
+        now = now.replace(tzinfo=UTC)
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def worker_id() -> str:
+    """The pytest-xdist worker id (``gw0``...) or ``main`` outside xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+class RunDir:
+    """``root/<run_id>``: the record, the reports and the artifacts of one run."""
+
+    def __init__(self, root: Path, run_id: str) -> None:
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            raise ValueError(f"invalid run id {run_id!r}")
+        self.root = Path(root)
+        self.run_id = run_id
+        self.path = self.root / run_id
+        self.events_path = self.path / "events.jsonl"
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r}, {self.run_id!r})"
+
+    def create(self) -> RunDir:
+        """Make the directory and point ``root/latest`` at it; idempotent, safe to race.
+
+        ``latest`` is only moved forward: a worker of an older run calling ``create`` late
+        does not take it back from a newer run (run ids sort by time).
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        latest = self.root / "latest"
+        try:
+            current = os.readlink(latest)
+        except OSError:
+            current = None
+        if current is not None and current >= self.run_id:
+            return self
+        tmp = self.root / f".latest.{os.getpid()}.{secrets.token_hex(4)}"
+        os.symlink(self.run_id, tmp)  # relative: the reports dir can be moved or archived
+        try:
+            os.replace(tmp, latest)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise HarnessError(f"cannot point {latest} at {self.run_id}: {exc}") from exc
+        return self
+
+    def private_path(self) -> Path:
+        """A 0700 directory outside the reports tree for keys and credentials of this run."""
+        base = self.root.parent / PRIVATE_DIR
+        path = base / self.run_id
+        for directory in (base, path):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)  # mkdir's mode is filtered by the umask
+        return path
+
+    def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Append one event of type ``kind`` (with ts, worker and pid) and return it.
+
+        >>> run.append("run-start", run_id=run.run_id, clouds=["lab1", "lab2"])  # doctest: +SKIP
+        """
+        event = {"type": kind, "ts": time.time(), **fields, "worker": worker_id(), "pid": os.getpid()}
+        append_event(self.events_path, event)
+        return event
+
+
+def append_event(path: Path, event: dict[str, Any]) -> None:
+    """Append ``event`` as one JSON line; safe from many processes at once.
+
+    ``ts`` is added when missing. The line goes out in one ``write()`` on an O_APPEND
+    descriptor under an exclusive ``flock``, so lines longer than PIPE_BUF do not interleave;
+    if a killed writer left the file without a final newline, one is written first so the
+    torn fragment stays on its own line instead of spoiling this event.
+    """
+    if "type" not in event:
+        raise ValueError(f"an event needs a 'type' (one of {', '.join(EVENT_TYPES)})")
+    line = json.dumps({"ts": time.time(), **event}, default=str, separators=(",", ":")) + "\n"
+    data = line.encode()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            size = os.fstat(fd).st_size
+            if size and _last_byte(path, size) != b"\n":
+                data = b"\n" + data
+            while data:
+                written = os.write(fd, data)
+                data = data[written:]
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _last_byte(path: Path, size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(size - 1)
+        return f.read(1)
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """All events of the record in file order; ``[]`` when there is no record yet.
+
+    A torn last line (a writer killed mid-write, or one still writing) is skipped silently;
+    an unreadable line elsewhere can only be such a fragment too and is skipped with a warning.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = raw.split(b"\n")
+    events: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            event = None
+        if isinstance(event, dict):
+            events.append(event)
+        elif number < len(lines):  # the last element has no newline after it: torn, fine
+            log.warning("%s:%d: skipping an unreadable event line", path, number)
+    return events
+
+
+@dataclass
+class PhaseResult:
+    """How one phase went on one cloud. ``end``/``duration`` are None while unfinished."""
+
+    cloud: str
+    phase: str
+    outcome: Outcome
+    start: float
+    end: float | None = None
+    duration: float | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[str], object]
+
+
+class PhaseTimer:
+    """Time one phase of one cloud into the record; see :func:`phase_timer`."""
+
+    def __init__(
+        self,
+        run_dir: RunDir | Path,
+        *,
+        cloud: str,
+        phase: str,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.events_path = run_dir.events_path if isinstance(run_dir, RunDir) else Path(run_dir) / "events.jsonl"
+        self.cloud = cloud
+        self.phase = phase
+        self.progress = progress
+        self.details: dict[str, Any] = {}
+        self.start = 0.0
+        self.result: PhaseResult | None = None
+        self._t0 = 0.0
+
+    def __enter__(self) -> PhaseTimer:
+        self.start = time.time()
+        self._t0 = time.monotonic()
+        self._append("phase-start", start=self.start)
+        self._say(f"[{self.cloud}] {self.phase} ... started")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        duration = time.monotonic() - self._t0
+        outcome, error = self._classify(exc)
+        self.result = PhaseResult(
+            cloud=self.cloud,
+            phase=self.phase,
+            outcome=outcome,
+            start=self.start,
+            end=self.start + duration,
+            duration=duration,
+            error=error,
+            details=self.details,
+        )
+        self._append(
+            "phase-end",
+            start=self.start,
+            end=self.result.end,
+            duration=duration,
+            outcome=outcome,
+            error=error,
+            error_type=type(exc).__name__ if exc is not None else None,
+            details=self.details,
+        )
+        word = outcome if outcome in ("passed", "skipped") else outcome.upper()
+        reason = f": {error}" if error else ""
+        self._say(f"[{self.cloud}] {self.phase} {word} in {duration:.2f}s{reason}")
+        return False  # record, never swallow
+
+    def _classify(self, exc: BaseException | None) -> tuple[Outcome, str | None]:
+        if exc is None:
+            return "passed", None
+        if isinstance(exc, KeyboardInterrupt):
+            return "error", "interrupted"
+        if isinstance(exc, PhaseTimeout):
+            return "timeout", self._reason(exc)
+        if isinstance(exc, HarnessError):
+            return "failed", self._reason(exc)
+        pytest_outcome = _pytest_outcome(exc)
+        if pytest_outcome == "Skipped":
+            return "skipped", str(exc) or "skipped"
+        if pytest_outcome == "Failed":  # pytest.fail(): the test itself said the cloud failed
+            return "failed", str(exc) or "failed"
+        return "error", f"{type(exc).__name__}: {exc}"
+
+    def _reason(self, exc: HarnessError) -> str:
+        # Drop the "cloud X, phase Y:" prefix when it only repeats where we are.
+        if exc.cloud in (None, self.cloud) and exc.phase in (None, self.phase):
+            return exc.message
+        return str(exc)
+
+    def _append(self, kind: str, **fields: Any) -> None:
+        append_event(
+            self.events_path,
+            {"type": kind, "ts": time.time(), "cloud": self.cloud, "phase": self.phase,
+             **fields, "worker": worker_id(), "pid": os.getpid()},
+        )
+
+    def _say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+
+
+def phase_timer(
+    run_dir: RunDir | Path, *, cloud: str, phase: str, progress: ProgressFn | None = None
+) -> PhaseTimer:
+    """Context manager timing ``phase`` on ``cloud``; the exception (if any) propagates.
+
+    No exception -> passed; PhaseTimeout -> timeout; other HarnessError -> failed;
+    pytest.skip -> skipped; pytest.fail -> failed; KeyboardInterrupt -> error "interrupted";
+    anything else -> error (a harness bug: the verdict is ABORT).
+    """
+    return PhaseTimer(run_dir, cloud=cloud, phase=phase, progress=progress)
+
+
+def _pytest_outcome(exc: BaseException) -> str | None:
+    """'Skipped' or 'Failed' for pytest's outcome exceptions, without importing pytest.
+
+    pytest sets those classes' ``__module__`` to "builtins"; their base is still found in
+    ``_pytest.outcomes``.
+    """
+    mro = type(exc).__mro__
+    if not any(c.__module__ == "_pytest.outcomes" and c.__name__ == "OutcomeException" for c in mro):
+        return None
+    names = {c.__name__ for c in mro}
+    return next((name for name in ("Skipped", "Failed") if name in names), None)
+
+
+@dataclass
+class RunSummary:
+    """The record folded into clouds x phases (the last word on each pair wins)."""
+
+    run_id: str | None
+    started: float | None
+    ended: float | None  # None: no run-end (still running, or crashed)
+    clouds: list[str]
+    phases: list[str]
+    results: dict[tuple[str, str], PhaseResult]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def result(self, cloud: str, phase: str) -> PhaseResult | None:
+        return self.results.get((cloud, phase))
+
+    def cloud_outcome(self, cloud: str) -> Outcome | Literal["not run"]:
+        """The worst outcome of the cloud's phases; skipped phases alone do not fail it."""
+        outcomes = {r.outcome for (c, _), r in self.results.items() if c == cloud}
+        for worst in ("unfinished", "error", "timeout", "failed"):
+            if worst in outcomes:
+                return worst
+        if "passed" in outcomes:
+            return "passed"
+        return "skipped" if outcomes else "not run"
+
+    def totals(self) -> dict[str, int]:
+        """Clouds per overall outcome, e.g. ``{"passed": 3, "failed": 1}``."""
+        counts: dict[str, int] = {}
+        for cloud in self.clouds:
+            outcome = self.cloud_outcome(cloud)
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
+
+
+def summarize(events: Iterable[dict[str, Any]]) -> RunSummary:
+    """Fold events into a :class:`RunSummary`.
+
+    Clouds are sorted, phases keep their first-seen order. A phase-start not followed by a
+    phase-end for the same cloud and phase is ``unfinished`` (the worker died or still runs).
+    """
+    run_id: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    first_ts: float | None = None
+    info: dict[str, Any] = {}
+    clouds: set[str] = set()
+    phases: dict[str, None] = {}
+    results: dict[tuple[str, str], PhaseResult] = {}
+    for event in events:
+        kind = event.get("type")
+        ts = _float(event.get("ts"))
+        if ts is not None and (first_ts is None or ts < first_ts):
+            first_ts = ts
+        if kind == "run-start":
+            run_id = event.get("run_id", run_id)
+            started = ts
+            info = {k: v for k, v in event.items() if k not in ("type", "ts")}
+            clouds.update(c for c in event.get("clouds", ()) if isinstance(c, str))
+        elif kind == "run-end":
+            ended = ts
+        elif kind in ("phase-start", "phase-end"):
+            cloud, phase = event.get("cloud"), event.get("phase")
+            if not isinstance(cloud, str) or not isinstance(phase, str):
+                continue
+            clouds.add(cloud)
+            phases.setdefault(phase, None)
+            start = _float(event.get("start")) or ts or 0.0
+            if kind == "phase-start":
+                results[cloud, phase] = PhaseResult(cloud, phase, "unfinished", start)
+            else:
+                results[cloud, phase] = PhaseResult(
+                    cloud=cloud,
+                    phase=phase,
+                    outcome=_outcome(event.get("outcome")),
+                    start=start,
+                    end=_float(event.get("end")),
+                    duration=_float(event.get("duration")),
+                    error=event.get("error"),
+                    details=event.get("details") or {},
+                )
+    return RunSummary(
+        run_id=run_id,
+        started=started if started is not None else first_ts,
+        ended=ended,
+        clouds=sorted(clouds),
+        phases=list(phases),
+        results=results,
+        info=info,
+    )
+
+
+def _outcome(value: object) -> Outcome:
+    """A recorded outcome; anything unknown is the harness's fault, so "error"."""
+    known: tuple[Outcome, ...] = ("passed", "failed", "error", "timeout", "skipped")
+    return next((o for o in known if o == value), "error")
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

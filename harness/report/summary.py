@@ -1,0 +1,84 @@
+"""The first, plain HTML summary of a run: clouds x phases, rendered from ``events.jsonl``.
+
+>>> render_summary(Path("reports/latest"))        # doctest: +SKIP
+PosixPath('reports/latest/index.html')
+
+Only named fields of the record reach the page (outcome, duration, error text, run id and
+times); phase ``details`` are not rendered, and everything is HTML-escaped by Jinja2.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from ..record import RunSummary, read_events, summarize
+
+_env = Environment(
+    loader=PackageLoader("harness.report", "templates"),
+    autoescape=True,  # the templates end in .j2, which select_autoescape would not match
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render_summary(run_dir: Path) -> Path:
+    """Render ``run_dir/index.html`` from ``run_dir/events.jsonl`` and return its path."""
+    run_dir = Path(run_dir)
+    summary = summarize(read_events(run_dir / "events.jsonl"))
+    html = _env.get_template("summary.html.j2").render(**summary_view(summary, run_dir.name))
+    out = run_dir / "index.html"
+    tmp = run_dir / f".index.html.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, out)  # a browser refreshing mid-render sees the old page or the new one
+    return out
+
+
+def summary_view(summary: RunSummary, default_run_id: str) -> dict[str, Any]:
+    """Plain values for the template: no record object crosses into it."""
+    rows = []
+    for cloud in summary.clouds:
+        cells = []
+        for phase in summary.phases:
+            result = summary.result(cloud, phase)
+            if result is None:
+                cells.append({"outcome": "not-run", "label": "not run", "error": None})
+            elif result.outcome == "unfinished":
+                cells.append({
+                    "outcome": "unfinished",
+                    "label": f"unfinished (started {_time(result.start)})",
+                    "error": None,
+                })
+            else:
+                duration = "" if result.duration is None else f" {result.duration:.2f} s"
+                cells.append({
+                    "outcome": result.outcome,
+                    "label": f"{result.outcome}{duration}",
+                    "error": result.error if result.outcome != "passed" else None,
+                })
+        rows.append({"cloud": cloud, "outcome": summary.cloud_outcome(cloud).replace(" ", "-"), "cells": cells})
+    totals = summary.totals()
+    passed = totals.get("passed", 0)
+    return {
+        "run_id": summary.run_id or default_run_id,
+        "started": _time(summary.started),
+        "ended": _time(summary.ended) if summary.ended is not None else "not finished",
+        "phases": summary.phases,
+        "rows": rows,
+        "clouds_total": len(summary.clouds),
+        "clouds_passed": passed,
+        "clouds_failed": len(summary.clouds) - passed,
+        "totals": sorted(totals.items()),
+    }
+
+
+def _time(ts: float | None) -> str:
+    if ts is None:
+        return "unknown"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

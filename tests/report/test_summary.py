@@ -1,0 +1,110 @@
+"""The HTML summary, rendered from a synthetic record."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+from harness.record import append_event
+from harness.report import render_summary
+
+T0 = 1_795_000_000.0  # 2026-11-18
+
+
+def _phase_end(cloud: str, phase: str, outcome: str, duration: float, error: str | None = None) -> dict[str, object]:
+    return {"type": "phase-end", "ts": T0 + 10, "cloud": cloud, "phase": phase, "start": T0 + 1,
+            "end": T0 + 1 + duration, "duration": duration, "outcome": outcome, "error": error,
+            "details": {"password": "hunter2"}}
+
+
+EVENTS = [
+    {"type": "run-start", "ts": T0, "run_id": "20261118T000000Z-abcd", "clouds": ["lab1", "lab2", "lab3"]},
+    _phase_end("lab1", "identity", "passed", 0.42),
+    _phase_end("lab1", "servers", "passed", 12.5),
+    _phase_end("lab2", "identity", "failed", 3.1, error="<script>alert('x')</script> & 401"),
+    _phase_end("lab2", "servers", "skipped", 0.0, error="identity failed"),
+    _phase_end("lab3", "identity", "passed", 0.5),
+    {"type": "phase-start", "ts": T0 + 11, "cloud": "lab3", "phase": "servers", "start": T0 + 11},
+    {"type": "run-end", "ts": T0 + 60},
+]
+
+
+class _Table(HTMLParser):
+    """Collects the table's rows as lists of (class, text) cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[tuple[str, str]]] = []
+        self._cell: list[str] | None = None
+        self._class = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell, self._class = [], dict(attrs).get("class") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append((self._class, " ".join("".join(self._cell).split())))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _render(tmp_path: Path) -> tuple[str, list[list[tuple[str, str]]]]:
+    run = tmp_path / "20261118T000000Z-abcd"
+    for event in EVENTS:
+        append_event(run / "events.jsonl", event)
+    out = render_summary(run)
+    assert out == run / "index.html"
+    html = out.read_text()
+    table = _Table()
+    table.feed(html)
+    return html, table.rows
+
+
+def test_error_text_is_escaped(tmp_path: Path) -> None:
+    html, rows = _render(tmp_path)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; 401" in html
+    lab2 = next(r for r in rows if r[0][1] == "lab2")
+    assert lab2[1] == ("failed", "failed 3.10 s<script>alert('x')</script> & 401")  # shown, as text
+
+
+def test_table_has_every_cloud_and_phase_with_outcome_and_duration(tmp_path: Path) -> None:
+    _, rows = _render(tmp_path)
+    assert [text for _, text in rows[0]] == ["cloud", "identity", "servers"]
+    body = {row[0][1]: row for row in rows[1:]}
+    assert sorted(body) == ["lab1", "lab2", "lab3"]
+    assert body["lab1"][1:] == [("passed", "passed 0.42 s"), ("passed", "passed 12.50 s")]
+    assert body["lab2"][0][0] == "failed" and body["lab1"][0][0] == "passed"  # the cloud's verdict
+    assert body["lab2"][2] == ("skipped", "skipped 0.00 sidentity failed")
+
+
+def test_unfinished_phase_is_shown_as_such(tmp_path: Path) -> None:
+    _, rows = _render(tmp_path)
+    lab3 = next(r for r in rows if r[0][1] == "lab3")
+    assert lab3[2][0] == "unfinished"
+    assert re.fullmatch(r"unfinished \(started 2026-11-\d\d \d\d:\d\d:\d\d UTC\)", lab3[2][1])
+    assert lab3[0][0] == "unfinished"
+
+
+def test_run_header_and_totals(tmp_path: Path) -> None:
+    html, _ = _render(tmp_path)
+    assert "Interop run 20261118T000000Z-abcd" in html
+    assert '<span id="clouds-passed">1</span>' in html and '<span id="clouds-failed">2</span>' in html
+    assert "2026-11-18" in html and "not finished" not in html
+
+
+def test_details_are_not_rendered(tmp_path: Path) -> None:
+    html, _ = _render(tmp_path)
+    assert "hunter2" not in html and "password" not in html
+
+
+def test_an_empty_run_renders(tmp_path: Path) -> None:
+    html = render_summary(tmp_path).read_text()
+    assert "No phase has been recorded yet." in html and "not finished" in html

@@ -1,0 +1,80 @@
+"""The `interop` command's input errors: one clear line, exit code 2, nothing touched."""
+
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def clouds_yaml(tmp_path: Path) -> Path:
+    path = tmp_path / "clouds.yaml"
+    path.write_text("clouds:\n  lab1:\n    auth: {auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}\n")
+    return path
+
+
+def test_run_with_unknown_cloud(tmp_path, clouds_yaml, capsys):
+    challenge = tmp_path / "challenge.yaml"
+    challenge.write_text("clouds: {lab1: {}, lab9: {}}\n")
+    rc, _, err = run_cli(capsys, "run", "--challenge", str(challenge), "--clouds-yaml", str(clouds_yaml))
+    assert rc == 2
+    assert err.strip() == f"interop: error: {challenge}: clouds.lab9: cloud 'lab9' is not in clouds.yaml (known: lab1)"
+
+
+def test_run_with_bad_field_type(tmp_path, clouds_yaml, capsys):
+    challenge = tmp_path / "challenge.yaml"
+    challenge.write_text("clouds: {lab1: {nodes: [1, 2]}}\n")
+    rc, _, err = run_cli(capsys, "run", "--challenge", str(challenge), "--clouds-yaml", str(clouds_yaml))
+    assert rc == 2
+    assert err.count("\n") == 1 and f"{challenge}: clouds.lab1.nodes: Input should be a valid integer" in err
+
+
+def test_run_with_missing_clouds_yaml(tmp_path, capsys):
+    challenge = tmp_path / "challenge.yaml"
+    challenge.write_text("clouds: {lab1: {}}\n")
+    rc, _, err = run_cli(capsys, "run", "--challenge", str(challenge), "--clouds-yaml", str(tmp_path / "none.yaml"))
+    assert rc == 2
+    assert err.strip() == f"interop: error: clouds.yaml not found: {tmp_path / 'none.yaml'}"
+
+
+def test_run_with_subset_not_in_challenge(tmp_path, clouds_yaml, capsys):
+    challenge = tmp_path / "challenge.yaml"
+    challenge.write_text("clouds: {lab1: {}}\n")
+    rc, _, err = run_cli(capsys, "run", "--challenge", str(challenge), "--clouds-yaml", str(clouds_yaml),
+                         "--clouds", "lab1,lab2")
+    assert rc == 2 and "--clouds: lab2 not in the challenge file (has: lab1)" in err
+
+
+def test_clouds_reports_unreachable_cloud_and_exits_1(clouds_yaml, capsys):
+    rc, out, err = run_cli(capsys, "clouds", "--clouds-yaml", str(clouds_yaml))
+    assert rc == 1
+    row = [line for line in out.splitlines() if line.startswith("lab1")][0]
+    assert "FAILED" in row and "unreachable" in row
+    assert "1 of 1 clouds failed: lab1" in err
+
+
+def test_pytest_command_runs_one_worker_per_cloud_with_loadgroup(tmp_path):
+    args = cli.build_parser().parse_args(["run", "--reports-dir", str(tmp_path), "--", "-x"])
+    args.challenge_path = Path("c.yaml")
+    cmd = cli.pytest_command(args, ["a", "b", "c"], "RID")
+    assert cmd[cmd.index("-n") + 1] == "3" and cmd[cmd.index("--dist") + 1] == "loadgroup"
+    assert cmd[cmd.index("--junitxml") + 1] == str(tmp_path / "RID" / "junit.xml")
+    assert cmd[-1] == "-x"
+
+
+def test_help_explains_every_command(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("clouds", "run", "report", "lab"):
+        assert command in out
+    with pytest.raises(SystemExit):
+        cli.main(["lab", "up", "--help"])
+    assert "number of lab clouds" in capsys.readouterr().out

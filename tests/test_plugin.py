@@ -1,0 +1,96 @@
+"""The pytest plugin, driven through pytester with phases that need no cloud."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+CONFTEST = '''
+from harness.errors import CloudError
+from harness.phases import PHASES
+
+def alpha(run):
+    if run.cloud == "bad":
+        raise CloudError("quota exceeded for instances", cloud=run.cloud, phase="alpha")
+    return {"seen": run.cloud, "nodes": run.settings.nodes}
+
+def beta(run):
+    return {"after": "alpha"}
+
+PHASES["alpha"] = alpha
+PHASES["beta"] = beta
+'''
+
+SCENARIO = '''
+from harness.plugin import run_phase
+
+def test_alpha(cloud_run):
+    run_phase(cloud_run, "alpha")
+
+def test_beta(cloud_run):
+    run_phase(cloud_run, "beta")
+'''
+
+CHALLENGE = "clouds:\n  good1: {}\n  bad: {nodes: 3}\n  good2: {}\ndefaults: {nodes: 1}\n"
+CLOUDS = "clouds:\n" + "".join(
+    f"  {n}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p, project_name: x}}\n"
+    for n in ("good1", "bad", "good2"))
+
+
+@pytest.fixture
+def scenario(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_scenario=SCENARIO)
+    (pytester.path / "challenge.yaml").write_text(CHALLENGE)
+    (pytester.path / "clouds.yaml").write_text(CLOUDS)
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(pytester.path / "clouds.yaml"))
+    monkeypatch.setenv("INTEROP_CHALLENGE", str(pytester.path / "challenge.yaml"))
+    return pytester
+
+
+def events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def test_fan_out_over_workers_with_incremental_skip(scenario: pytest.Pytester) -> None:
+    result = scenario.runpytest_subprocess("-n", "3", "--dist", "loadgroup", "--run-id", "r1", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4, failed=1, skipped=1)
+    out = result.stdout.str()
+    assert "[good1] alpha passed" in out
+    assert "[bad] alpha FAILED" in out and "quota exceeded" in out
+    assert "[bad] beta skipped: cloud bad failed in phase alpha" in out
+
+    run = scenario.path / "reports" / "r1"
+    evs = events(run)
+    ends = {(e["cloud"], e["phase"]): e for e in evs if e["type"] == "phase-end"}
+    assert set(ends) == {("good1", "alpha"), ("good1", "beta"), ("good2", "alpha"), ("good2", "beta"), ("bad", "alpha")}
+    assert ends[("bad", "alpha")]["outcome"] == "failed"
+    assert "quota exceeded" in ends[("bad", "alpha")]["error"]
+    assert ends[("good1", "alpha")]["details"] == {"seen": "good1", "nodes": 1}
+    # each cloud's phases ran on one worker, in order
+    for cloud in ("good1", "good2"):
+        assert ends[(cloud, "alpha")]["worker"] == ends[(cloud, "beta")]["worker"]
+        assert ends[(cloud, "alpha")]["end"] <= ends[(cloud, "beta")]["start"]
+    assert [e["type"] for e in evs][0] == "run-start" and evs[-1]["type"] == "run-end"
+    assert (run / "index.html").is_file()
+    assert (scenario.path / "reports" / "latest").resolve() == run.resolve()
+
+
+def test_clouds_option_picks_a_subset(scenario: pytest.Pytester) -> None:
+    result = scenario.runpytest_subprocess("--clouds", "good2", "--run-id", "r2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    clouds = {e["cloud"] for e in events(scenario.path / "reports" / "r2") if e["type"] == "phase-end"}
+    assert clouds == {"good2"}
+
+
+def test_unknown_cloud_in_clouds_option_is_a_usage_error(scenario: pytest.Pytester) -> None:
+    result = scenario.runpytest_subprocess("--clouds", "nosuch", "-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*--clouds: nosuch not in the challenge file (has: good1, bad, good2)*"])
+
+
+def test_plain_pytest_without_cloud_tests_writes_no_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "reports").exists()
