@@ -1,7 +1,9 @@
 """The ``interop`` command: check clouds, run the challenge, re-render reports, drive the lab.
 
     interop clouds                 authenticate to every cloud in clouds.yaml, in parallel
+    interop clouds --discover      propose image/flavor/floating_ip per cloud, as challenge YAML
     interop run [-- PYTEST ARGS]   the challenge over the challenge file's clouds (pytest + xdist)
+    interop cleanup --run-id ID | --prefix P [--dry-run]   delete what a crashed run left
     interop report RUN             re-render a run's reports from its record
     interop lab up|down|status|env the local lab: a real OpenStack on this machine
 
@@ -23,6 +25,7 @@ from .errors import ConfigError, HarnessError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_WORKERS = 16
+TEARDOWN_GRACE = 600.0  # after Ctrl-C, how long `interop run` lets pytest tear down
 
 
 def _scenarios_dir() -> Path:
@@ -66,6 +69,8 @@ def cmd_clouds(args: argparse.Namespace) -> int:
         names = [n.strip() for n in args.clouds.split(",") if n.strip()]
         for n in names:
             config.require(n)
+    if args.discover:
+        return _discover(config, names, args.stack)
     print(f"checking {len(names)} clouds from {config.path}", flush=True)
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(names)))) as pool:
         results = list(pool.map(lambda n: _check_one(config, n), names))
@@ -78,6 +83,59 @@ def cmd_clouds(args: argparse.Namespace) -> int:
     failed = [r["cloud"] for r in results if not r["ok"]]
     if failed:
         print(f"{len(failed)} of {len(results)} clouds failed: {', '.join(map(str, failed))}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _propose_one(config: object, cloud: str, stack: str) -> dict[str, object]:
+    from .clouds import CloudsConfig
+    from .provision.context import Context
+    from .provision.discovery import propose
+    from .provision.naming import Names
+
+    assert isinstance(config, CloudsConfig)
+    conn = None
+    try:
+        conn = config.connect(cloud, phase="discover")
+        return {"cloud": cloud, **propose(Context(conn=conn, cloud=cloud, names=Names("discover", cloud),
+                                                  phase="discover"), stack)}
+    except HarnessError as exc:
+        return {"cloud": cloud, "error": exc.message}
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def discovery_yaml(stack: str, proposals: list[dict[str, object]]) -> str:
+    """The proposals as a challenge file, each choice explained in a comment."""
+    import yaml
+
+    def scalar(value: object) -> str:
+        return str(yaml.safe_dump(value, default_flow_style=True)).strip().removesuffix("...").strip()
+
+    lines = ["# proposed by `interop clouds --discover`: review, then use as the challenge file",
+             f"stack: {stack}", "clouds:"]
+    for item in proposals:
+        if "error" in item:
+            lines.append(f"  # {item['cloud']}: not reachable: {item['error']}")
+            continue
+        lines.append(f"  {scalar(item['cloud'])}:")
+        settings, notes = item["settings"], item["notes"]
+        assert isinstance(settings, dict) and isinstance(notes, dict)
+        for key, value in settings.items():
+            note = " ".join(str(notes.get(key, "")).split())
+            lines.append(f"    {key}: {scalar(value)}" + (f"  # {note}" if note else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _discover(config: object, names: list[str], stack: str) -> int:
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(names)))) as pool:
+        proposals = list(pool.map(lambda n: _propose_one(config, n, stack), names))
+    print(discovery_yaml(stack, proposals), end="")
+    failed = [p["cloud"] for p in proposals if "error" in p]
+    if failed:
+        print(f"{len(failed)} of {len(proposals)} clouds could not be asked: {', '.join(map(str, failed))}",
+              file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -98,6 +156,27 @@ def pytest_command(args: argparse.Namespace, clouds: Sequence[str], run_id: str)
     return cmd + list(args.pytest_args)
 
 
+def _run_pytest(cmd: list[str], env: dict[str, str]) -> int:
+    """Run pytest; on Ctrl-C let it finish tearing down instead of killing it.
+
+    The terminal's SIGINT reaches pytest and its workers too: each tears its clouds down (the
+    cloud fixture's finalizer). ``subprocess.call`` would SIGKILL pytest at once, so we wait
+    (bounded); a second Ctrl-C, or the grace period running out, gives up on it.
+    """
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        print(f"interop: interrupted, waiting up to {TEARDOWN_GRACE:.0f}s for teardown "
+              "(Ctrl-C again to abandon it; then: interop cleanup --run-id)", file=sys.stderr, flush=True)
+        try:
+            proc.wait(timeout=TEARDOWN_GRACE)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        raise
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .challenge import challenge_path, load_challenge
     from .clouds import CloudsConfig
@@ -114,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     env["OS_CLIENT_CONFIG_FILE"] = str(config.path)
     cmd = pytest_command(args, clouds, run_id)
     print(f"interop: {len(clouds)} clouds ({', '.join(clouds)}), stack {challenge.stack}, run {run_id}", flush=True)
-    rc = subprocess.call(cmd, env=env)
+    rc = _run_pytest(cmd, env)
     report = Path(args.reports_dir) / run_id / "index.html"
     if report.exists():
         print(f"interop: report at {report}")
@@ -147,6 +226,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- interop cleanup -----------------------------------------------------------------------
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from .clouds import CloudsConfig
+    from .provision.cleanup import cleanup_prefix, cleanup_run
+    from .provision.naming import check_sweep_prefix
+
+    if args.prefix is not None:
+        check_sweep_prefix(args.prefix)  # before touching anything
+    config = CloudsConfig.load(args.clouds_yaml)
+    clouds = [n.strip() for n in args.clouds.split(",") if n.strip()] if args.clouds else None
+    if args.run_id:
+        run = resolve_run(Path(args.reports_dir), args.run_id)
+        what = f"run {run.name} (ledger {run / 'resources.json'})"
+        results = cleanup_run(run, config, clouds=clouds, dry_run=args.dry_run, timeout=args.timeout)
+    else:
+        what = f"prefix {args.prefix!r} (no ledger: found by name)"
+        results = cleanup_prefix(args.prefix, config, clouds=clouds, dry_run=args.dry_run, timeout=args.timeout)
+    verb = "would clean" if args.dry_run else "cleaning"
+    print(f"interop: {verb} {what} on {len(results)} clouds", flush=True)
+    rows = [["CLOUD", "RESULT", "DETAILS"]]
+    unclean = []
+    for cloud, result in sorted(results.items()):
+        if args.dry_run:
+            rows.append([cloud, f"{len(result.planned)} to remove", ""])
+            rows += [["", "", f"{i.action} {i}"] for i in result.planned]
+        else:
+            counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items())) or "nothing found"
+            status = "clean" if result.clean else "NOT CLEAN"
+            rows.append([cloud, status, f"{counts} in {result.seconds:.1f}s"])
+            rows += [["", "", f"left: {i}"] for i in result.left]
+        rows += [["", "", f"error: {e}"] for e in result.errors]
+        if not result.clean:
+            unclean.append(cloud)
+    print(_table(rows))
+    if unclean:
+        print(f"{len(unclean)} of {len(results)} clouds not clean: {', '.join(unclean)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 # ---- interop lab ---------------------------------------------------------------------------
 
 
@@ -155,17 +276,21 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
     state = Path(args.state_dir) if args.state_dir else lab.default_state_dir()
     if args.lab_command == "up":
-        info = lab.lab_up(state, clouds=args.lab_clouds)
-        print(f"lab up in {info.seconds:.0f}s: clouds {', '.join(info.cloud_names)}")
-        print(f'use it: eval "$(interop lab env)"   (clouds.yaml: {info.clouds_yaml})')
+        lab.lab_up(state, clouds=args.lab_clouds)  # it prints its own progress and how to use it
         return EXIT_OK
     if args.lab_command == "down":
         lab.lab_down(state, purge=args.purge)
         return EXIT_OK
     if args.lab_command == "status":
         status = lab.lab_status(state)
-        print(status.describe() if hasattr(status, "describe") else status)
-        return EXIT_OK if getattr(status, "all_running", True) else EXIT_FAILED
+        rows = [["SERVICE", "STATE", "PID", "RSS", "ENDPOINT"]]
+        for svc in status.services:
+            rows.append([svc.name, "running" if svc.running else "stopped", str(svc.pid or "-"),
+                         f"{svc.rss_mib:.0f} MiB" if svc.running else "-", svc.url or ""])
+        print(f"lab in {status.state_dir}: {'up' if status.up else 'DOWN'}, "
+              f"clouds: {', '.join(status.clouds) or 'none'}, RSS {status.rss_mib:.0f} MiB")
+        print(_table(rows))
+        return EXIT_OK if status.up else EXIT_FAILED
     print(lab.lab_env(state))
     return EXIT_OK
 
@@ -195,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the cpid RefStack would use, and the reason when it failed. Exit 1 if any failed.")
     clouds_yaml(p)
     p.add_argument("--clouds", metavar="A,B", help="only these clouds")
+    p.add_argument("--discover", action="store_true",
+                   help="instead: propose image, flavor and floating_ip per cloud, printed as challenge-file YAML")
+    p.add_argument("--stack", default="hosts-patroni", choices=["hosts-patroni", "k8s-cockroach"],
+                   help="the stack whose needs --discover matches (default hosts-patroni)")
     p.set_defaults(func=cmd_clouds)
 
     p = sub.add_parser("run", help="run the challenge over the clouds of the challenge file",
@@ -220,6 +349,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", nargs="?", default="latest", help="run id or directory (default: latest)")
     p.add_argument("--reports-dir", default=os.environ.get("INTEROP_REPORTS", "reports"), metavar="DIR")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("cleanup", help="delete what a crashed or killed run left behind",
+                       description="Delete a run's resources: with --run-id from its ledger "
+                                   "(reports/<run-id>/resources.json) plus a sweep by the run's name prefix; with "
+                                   "--prefix by name alone, no state needed (e.g. the ledger is gone). Clouds in "
+                                   "parallel, dependency order, verified. Exit 1 if anything is left.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run-id", metavar="ID", help="the run to clean up (its id or run directory)")
+    which.add_argument("--prefix", metavar="P", help="sweep every cloud for names starting with P (interop-...)")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    p.add_argument("--clouds", metavar="A,B", help="only these clouds (default: the ledger's, or all in clouds.yaml)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="per cloud (default 600)")
+    p.add_argument("--reports-dir", default=os.environ.get("INTEROP_REPORTS", "reports"), metavar="DIR")
+    clouds_yaml(p)
+    p.set_defaults(func=cmd_cleanup)
 
     p = sub.add_parser("lab", help="a real OpenStack on this machine: up, down, status, env",
                        description="The local lab: Keystone, Placement, Glance, Neutron and Nova from PyPI, "

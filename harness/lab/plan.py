@@ -1,0 +1,122 @@
+"""The lab's services as data: what runs, in which order it starts and in which tiers it stops.
+
+The Nova virt driver and the network agent are the pluggable parts (:class:`Drivers`): a later
+issue swaps the fake driver for a netns one and the heartbeat-only agent for a real L3/SG agent
+by passing a different ``Drivers``; the service NAMES stay the same so status and down work
+unchanged.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .configs import ComputeOptions
+from .install import RABBITMQ_SERVER
+from .services import ServiceSpec
+from .settings import HOST, LabPaths, Ports
+
+FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
+RABBIT_NODE = "interoplab@localhost"
+
+AgentFactory = Callable[[LabPaths, str], ServiceSpec]
+
+
+def neutron_config_args(paths: LabPaths) -> tuple[str, ...]:
+    etc = paths.etc / "neutron"
+    return ("--config-file", str(etc / "neutron.conf"), "--config-file", str(etc / "ml2_conf.ini"))
+
+
+def fake_ovs_agent(paths: LabPaths, host: str) -> ServiceSpec:
+    """The heartbeat-only OVS agent, run by the lab venv's python (neutron lives there)."""
+    return ServiceSpec("neutron-agent", (str(paths.python), str(FAKE_AGENT), host, *neutron_config_args(paths)))
+
+
+@dataclass(frozen=True)
+class Drivers:
+    compute: ComputeOptions = field(default_factory=ComputeOptions)
+    agent: AgentFactory = fake_ovs_agent
+
+
+# start order; down stops in tiers: every OpenStack service at once, then the message bus,
+# then the database (last, so nothing writes to it while it shuts down)
+START_ORDER = (
+    "mariadb", "epmd", "rabbitmq",
+    "keystone", "placement", "glance", "neutron-api", "neutron-rpc", "neutron-agent",
+    "nova-api", "nova-conductor", "nova-scheduler", "nova-compute",
+)
+STOP_TIERS = (
+    ("nova-compute", "nova-scheduler", "nova-conductor", "nova-api",
+     "neutron-agent", "neutron-rpc", "neutron-api", "glance", "placement", "keystone"),
+    ("rabbitmq",),
+    ("epmd", "mariadb"),
+)
+# each database migration unblocks these services
+SYNC_UNBLOCKS = {
+    "placement": ("placement",),
+    "glance": ("glance",),
+    "neutron": ("neutron-api", "neutron-rpc", "neutron-agent"),
+    "nova": ("nova-api", "nova-conductor", "nova-scheduler", "nova-compute"),
+}
+
+
+def rabbitmq_env(paths: LabPaths, ports: Ports) -> dict[str, str]:
+    base = paths.rabbitmq
+    return {
+        "RABBITMQ_NODENAME": RABBIT_NODE,
+        "RABBITMQ_NODE_IP_ADDRESS": HOST,
+        "RABBITMQ_NODE_PORT": str(ports.rabbitmq),
+        "RABBITMQ_DIST_PORT": str(ports.rabbitmq_dist),
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(paths.log / "rabbitmq"),
+        "RABBITMQ_LOGS": "-",  # to stdout, i.e. the service log
+        "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
+        "RABBITMQ_CONFIG_FILE": str(paths.etc / "rabbitmq" / "rabbitmq.conf"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(paths.etc / "rabbitmq" / "enabled_plugins"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(paths.etc / "rabbitmq" / "advanced.config"),
+        # the Erlang distribution port listens on all interfaces unless told otherwise
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        "ERL_EPMD_ADDRESS": HOST,
+        "ERL_EPMD_PORT": str(ports.epmd),
+        "ERL_CRASH_DUMP": str(paths.log / "rabbitmq-erl_crash.dump"),
+        # the Erlang cookie is written to $HOME: keep it in the state dir, not in /root
+        "HOME": str(base),
+    }
+
+
+def service_specs(paths: LabPaths, ports: Ports, drivers: Drivers) -> dict[str, ServiceSpec]:
+    """Every long-running service of the lab, by name, in start order."""
+    etc = paths.etc
+    nova_args = ("--config-file", str(etc / "nova" / "nova.conf"))
+    specs = [
+        ServiceSpec("mariadb", (
+            shutil.which("mariadbd") or "mariadbd", "--no-defaults",
+            f"--datadir={paths.mysql_datadir}", f"--socket={paths.mysql_socket}",
+            f"--port={ports.mariadb}", f"--bind-address={HOST}", "--user=root",
+            "--skip-name-resolve", "--max-connections=1000", "--innodb-buffer-pool-size=64M",
+            "--character-set-server=utf8", "--collation-server=utf8_general_ci",
+            # its own pidfile stays out of run/, which holds only the lab's pidfiles
+            f"--pid-file={paths.mysql_datadir / 'mariadbd.pid'}",
+        ), port=ports.mariadb, url=f"mysql://{HOST}:{ports.mariadb}"),
+        # our own epmd, in the foreground and in our process group: the one Erlang would
+        # start by itself daemonizes out of it and would outlive `lab down`
+        ServiceSpec("epmd", (shutil.which("epmd") or "epmd", "-address", HOST, "-port", str(ports.epmd)),
+                    env={"ERL_EPMD_ADDRESS": HOST}, port=ports.epmd),
+        ServiceSpec("rabbitmq", (str(RABBITMQ_SERVER),), env=rabbitmq_env(paths, ports),
+                    port=ports.rabbitmq, url=f"amqp://{HOST}:{ports.rabbitmq}"),
+    ]
+    for name, port in (("keystone", ports.keystone), ("placement", ports.placement), ("glance", ports.glance),
+                       ("neutron-api", ports.neutron), ("nova-api", ports.nova)):
+        url = f"http://{HOST}:{port}" + ("/v3" if name == "keystone" else "/")
+        specs.append(ServiceSpec(name, (str(paths.bin("uwsgi")), "--ini", str(etc / "uwsgi" / f"{name}.ini")),
+                                 port=port, url=url))
+        if name == "neutron-api":
+            rpc = (str(paths.bin("neutron-rpc-server")), *neutron_config_args(paths))
+            specs.append(ServiceSpec("neutron-rpc", rpc))
+            specs.append(drivers.agent(paths, drivers.compute.host))
+    for binary in ("nova-conductor", "nova-scheduler", "nova-compute"):
+        specs.append(ServiceSpec(binary, (str(paths.bin(binary)), *nova_args)))
+    by_name = {spec.name: spec for spec in specs}
+    return {name: by_name[name] for name in START_ORDER}

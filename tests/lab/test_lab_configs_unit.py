@@ -1,0 +1,141 @@
+"""Config rendering, generated files and settings of the lab, without a lab."""
+
+from __future__ import annotations
+
+import configparser
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.errors import LabError
+from harness.lab import default_state_dir, lab_env
+from harness.lab.configs import FAKE_COMPUTE_DRIVER, ComputeOptions, ConfigContext, render_all, render_ini
+from harness.lab.content import Tenant
+from harness.lab.outputs import cloud_names, write_outputs
+from harness.lab.plan import START_ORDER, STOP_TIERS, Drivers, service_specs
+from harness.lab.services import ServiceSpec
+from harness.lab.settings import LabPaths, Ports, Secrets, new_password, open_lab
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> LabPaths:
+    return LabPaths.create(tmp_path / "lab")
+
+
+def parse(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.read_string(text)
+    return parser
+
+
+def rendered(paths: LabPaths, compute: ComputeOptions | None = None) -> dict[str, str]:
+    ctx = ConfigContext(paths, Ports(), Secrets(), compute or ComputeOptions())
+    return {str(path.relative_to(paths.etc)): text for path, text in render_all(ctx).items()}
+
+
+def test_render_ini_is_plain_ini() -> None:
+    text = render_ini({"DEFAULT": {"a": "1"}, "db": {"connection": "mysql+pymysql://u:p@h/x"}})
+    assert text == "[DEFAULT]\na = 1\n\n[db]\nconnection = mysql+pymysql://u:p@h/x\n"
+
+
+def test_every_ini_parses_and_every_api_binds_loopback(paths: LabPaths) -> None:
+    files = rendered(paths)
+    for name, text in files.items():
+        if name.endswith((".conf", ".ini")) and not name.startswith("rabbitmq"):
+            parse(text)
+    for app in ("keystone", "placement", "glance", "neutron-api", "nova-api"):
+        assert parse(files[f"uwsgi/{app}.ini"])["uwsgi"]["http-socket"].startswith("127.0.0.1:")
+    assert "listeners.tcp.default = 127.0.0.1:5672" in files["rabbitmq/rabbitmq.conf"]
+
+
+def test_configs_carry_the_generated_secrets_and_no_fixed_word(paths: LabPaths) -> None:
+    secrets = Secrets()
+    ctx = ConfigContext(paths, Ports(), secrets)
+    files = {str(p.relative_to(paths.etc)): t for p, t in render_all(ctx).items()}
+    nova = parse(files["nova/nova.conf"])
+    assert secrets.database in nova["database"]["connection"]
+    assert secrets.rabbitmq in nova["DEFAULT"]["transport_url"]
+    assert nova["keystone_authtoken"]["password"] == secrets.service
+    assert "guest" not in files["nova/nova.conf"] and "secret" not in "".join(files.values()).lower()
+
+
+def test_compute_driver_and_extra_options_are_pluggable(paths: LabPaths) -> None:
+    default = parse(rendered(paths)["nova/nova.conf"])
+    assert default["DEFAULT"]["compute_driver"] == FAKE_COMPUTE_DRIVER
+    custom = ComputeOptions(driver="netns.NetnsDriver", nova_extra={"netns": {"bridge_prefix": "brq"}})
+    nova = parse(rendered(paths, custom)["nova/nova.conf"])
+    assert nova["DEFAULT"]["compute_driver"] == "netns.NetnsDriver"
+    assert nova["netns"]["bridge_prefix"] == "brq"
+    assert nova["DEFAULT"]["host"] == default["DEFAULT"]["host"]
+
+
+def test_agent_is_pluggable_and_keeps_its_service_name(paths: LabPaths) -> None:
+    def real_agent(paths: LabPaths, host: str) -> ServiceSpec:
+        return ServiceSpec("neutron-agent", ("l3-agent", host))
+
+    specs = service_specs(paths, Ports(), Drivers(agent=real_agent))
+    assert specs["neutron-agent"].argv[0] == "l3-agent"
+    assert list(specs) == list(START_ORDER)
+    assert sorted(name for tier in STOP_TIERS for name in tier) == sorted(START_ORDER)
+
+
+def test_passwords_are_random_per_lab(tmp_path: Path) -> None:
+    first, second = Secrets.load(tmp_path / "a.json"), Secrets.load(tmp_path / "b.json")
+    assert first.admin != second.admin and first.database != second.database
+    assert first.tenant("lab1") != second.tenant("lab1")
+    assert len({new_password() for _ in range(50)}) == 50
+    assert len(new_password()) >= 32
+
+
+def test_secrets_file_is_private_and_stable(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    secrets = Secrets.load(path)
+    secrets.tenant("lab1")
+    secrets.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = Secrets.load(path)
+    assert again == secrets
+
+
+def test_a_too_long_state_dir_is_a_clear_error() -> None:
+    with pytest.raises(LabError, match="too long"):
+        LabPaths.create(Path("/var/tmp") / ("x" * 90))
+
+
+def test_state_dir_and_venv_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INTEROP_LAB_DIR", raising=False)
+    monkeypatch.delenv("INTEROP_LAB_VENV", raising=False)
+    assert default_state_dir() == Path("/var/tmp/interop-lab")
+    monkeypatch.setenv("INTEROP_LAB_DIR", str(tmp_path))
+    assert default_state_dir() == tmp_path
+    assert open_lab(tmp_path)[0].venv == tmp_path / "venv"
+    monkeypatch.setenv("INTEROP_LAB_VENV", "/opt/lab-venv")
+    assert open_lab(tmp_path)[0].venv == Path("/opt/lab-venv")
+
+
+def test_generated_files(tmp_path: Path) -> None:
+    tenants = [Tenant(name, new_password()) for name in cloud_names(3)]
+    clouds, admin, challenge = tmp_path / "clouds.yaml", tmp_path / "admin-clouds.yaml", tmp_path / "challenge.yaml"
+    write_outputs(clouds, admin, challenge, ports=Ports(), tenants=tenants, admin_password="x" * 32)
+    assert stat.S_IMODE(clouds.stat().st_mode) == stat.S_IMODE(admin.stat().st_mode) == 0o600
+    entries = yaml.safe_load(clouds.read_text())["clouds"]
+    assert list(entries) == ["lab1", "lab2", "lab3"]
+    assert entries["lab2"]["auth"] == {
+        "auth_url": "http://127.0.0.1:5000/v3", "username": "interop-lab2", "password": tenants[1].password,
+        "project_name": "interop-lab2", "user_domain_name": "Default", "project_domain_name": "Default",
+    }
+    assert list(yaml.safe_load(admin.read_text())["clouds"]) == ["lab-admin"]
+    assert challenge.read_text() == (
+        "stack: hosts-patroni\nclouds:\n  lab1: {}\n  lab2: {}\n  lab3: {}\ndefaults:\n"
+        "  image: interop-lab-image\n  flavor: interop.small\n  floating_ip: auto\n  nodes: 2\n  ssh_user: root\n"
+    )
+
+
+def test_lab_env_prints_exports() -> None:
+    assert lab_env(Path("/srv/my lab")).splitlines() == [
+        "export OS_CLIENT_CONFIG_FILE='/srv/my lab/clouds.yaml'",
+        "export INTEROP_CHALLENGE='/srv/my lab/challenge.yaml'",
+        "export INTEROP_LAB_DIR='/srv/my lab'",
+    ]
