@@ -45,8 +45,8 @@ def main() -> None:
         six.write_text("clouds: {" + ", ".join(f"{c}: {{}}" for c in CLOUDS) + "}\n")
         reports = str(Path(tmp, "reports"))
         cases = {
-            "harness, 1 cloud": [interop, "run", "--challenge", str(one), "--reports-dir", reports],
-            "harness, 6 clouds": [interop, "run", "--challenge", str(six), "--reports-dir", reports],
+            "harness, 1 cloud": [interop, "run", "--challenge", str(one), "--reports-dir", reports, "--", "-k", "identity"],
+            "harness, 6 clouds": [interop, "run", "--challenge", str(six), "--reports-dir", reports, "--", "-k", "identity"],
             "plain sdk, 6 threads": [sys.executable, str(HERE / "plain_identity.py"), *CLOUDS],
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
