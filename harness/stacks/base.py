@@ -1,0 +1,121 @@
+"""What a workload stack gives the rest of the harness: a database to attack and check.
+
+The survivability checks speak the PostgreSQL wire protocol (psycopg) to whatever database a
+stack deployed, and reach database-specific state (Patroni's REST API, CockroachDB's
+``crdb_internal``) only through :class:`Database`:
+
+>>> db = run.state["database"]                       # doctest: +SKIP
+>>> with psycopg.connect(db.dsn()) as conn: ...      # doctest: +SKIP
+>>> db.leader().name, db.health().ok                 # doctest: +SKIP
+('db-c1-1', True)
+>>> db.kill("db-c1-1"); db.wait_healthy(timeout=60)  # doctest: +SKIP
+21.4
+
+What the configure and deploy phases read from ``CloudRun.facts`` (written by provision)::
+
+    run.facts["servers"] = [                 # this cloud's servers, in boot order
+        {"name": "ih-1a2b-lab1-1",           # unique across clouds; becomes the member name
+         "public_ip": "172.24.4.57",         # what the harness and the other clouds connect to
+                                             # (the floating IP; the fixed IP if none)
+         "private_ip": "10.10.1.12",         # the address on the server's own interface
+         "ssh_user": "root"},                # optional, default the challenge's ssh_user
+        ...]
+    run.facts["ssh_key"] = "/abs/path/to/the/run/private/key"   # OpenSSH private key
+    run.facts["known_hosts"] = "/abs/path/known_hosts"          # optional; default: a file
+                                                                # in the run's private area
+
+The deploy phase adds (plain data, no secrets)::
+
+    run.facts["database"] = {"stack": "hosts-patroni", "scope": ..., "members": [...],
+                             "etcd": [...], "sync_standbys": 2}
+
+and leaves the live :class:`Database` in ``run.state["database"]``.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Member:
+    """One database member as the database sees it right now.
+
+    ``role``/``state`` are the database's own words (Patroni: leader/sync_standby/replica,
+    running/streaming/stopped...); ``timeline`` and ``lag_bytes`` are None when unknown.
+    """
+
+    name: str
+    cloud: str
+    host: str
+    role: str
+    state: str
+    timeline: int | None = None
+    lag_bytes: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Health:
+    """A readiness verdict: ``ok`` or the reasons it is not, and what it was judged on."""
+
+    ok: bool
+    reasons: list[str] = field(default_factory=list)
+    leader: str | None = None
+    timeline: int | None = None
+    sync_standbys: list[str] = field(default_factory=list)
+    members: list[Member] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "reasons": list(self.reasons), "leader": self.leader,
+                "timeline": self.timeline, "sync_standbys": list(self.sync_standbys),
+                "members": [m.as_dict() for m in self.members]}
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class Database(abc.ABC):
+    """A deployed, replicated database spanning the clouds of a run."""
+
+    @abc.abstractmethod
+    def dsn(self, *, read_write: bool = True, member: str | None = None, redact: bool = False) -> str:
+        """A libpq connection string for clients (with password, timeouts and keepalives).
+
+        By default every member is listed and libpq picks the writable one
+        (``target_session_attrs=read-write``); ``member`` connects to that one only;
+        ``redact`` masks the password (for the record).
+        """
+
+    @abc.abstractmethod
+    def members(self) -> list[Member]:
+        """Every member as the database reports it (one request, from any answering member)."""
+
+    @abc.abstractmethod
+    def health(self) -> Health:
+        """The readiness verdict over every expected member."""
+
+    @abc.abstractmethod
+    def kill(self, member: str) -> None:
+        """Kill the member's database processes hard (SIGKILL), as a crash would."""
+
+    @abc.abstractmethod
+    def restart(self, member: str) -> None:
+        """Start the member's database processes again after :meth:`kill`."""
+
+    @abc.abstractmethod
+    def wait_healthy(self, timeout: float) -> float:
+        """Wait until :meth:`health` is ok; return the seconds it took (PhaseTimeout if not)."""
+
+    @abc.abstractmethod
+    def status(self) -> dict[str, Any]:
+        """The raw status for the run's artifacts (no secrets)."""
+
+    def leader(self) -> Member | None:
+        """The member that takes writes now, if exactly one does."""
+        leaders = [m for m in self.members() if m.role in ("leader", "primary")]
+        return leaders[0] if len(leaders) == 1 else None

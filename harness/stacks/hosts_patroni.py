@@ -1,0 +1,303 @@
+"""The ``hosts-patroni`` stack: PostgreSQL + Patroni 4 + etcd on plain servers of every cloud.
+
+Two phases per cloud (``run.facts`` as documented in :mod:`harness.stacks.base`):
+
+``configure``  ``playbooks/prepare.yml`` on this cloud's servers: host checks (right host,
+               clock), the stack's packages where missing, directories, control script.
+``deploy``     the cross-cloud join, through the rendezvous:
+
+               1. publish this cloud's servers (``db-nodes``), gather every cloud's;
+               2. derive the :class:`ClusterPlan` (members, etcd members, synchronous
+                  standbys) -- every cloud derives the same one; confirm that (``db-plan``);
+               3. ``playbooks/deploy.yml`` on this cloud's servers only (``--limit``), with
+                  every member in the inventory: etcd, Patroni, PostgreSQL;
+               4. wait until this cloud's members are leader or streaming replicas: the
+                  cloud's **join time**, counted from the moment the plan was known;
+               5. publish ``db-joined``; wait until the cluster of every joined cloud is
+                  ready (:func:`~.patroni_health.readiness`); save its status as an artifact.
+
+A cloud that fails withdraws from the names it has not published (:func:`on_failure`, and the
+deploy phase itself), so the other clouds stop waiting for it and form the cluster without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets as pysecrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..configure.ansible import run_playbook
+from ..configure.inventory import Server, build_inventory, check_unique, group_name, servers_from_facts
+from ..configure.scrub import scrub_value
+from ..errors import ConfigError, HarnessError, RendezvousError
+from ..record import RunDir, append_event, read_events, worker_id
+from ..rendezvous import DirRendezvous
+from ..waiting import wait_for
+from . import pins
+from .base import Health
+from .patroni_db import PatroniDatabase
+from .patroni_health import NotReady
+
+if TYPE_CHECKING:
+    from ..phases import CloudRun
+
+STACK = "hosts-patroni"
+NODES, PLAN, JOINED = "db-nodes", "db-plan", "db-joined"
+RENDEZVOUS_NAMES = (NODES, PLAN, JOINED)
+SECRETS_FILE = "hosts-patroni-secrets.json"
+SECRET_KEYS = ("db_superuser_password", "db_replication_password", "db_rewind_password", "db_password")
+MAX_ETCD = 7
+PLAN_CONFIRM_TIMEOUT = 60.0
+
+__all__ = ["ClusterPlan", "PatroniDatabase", "configure_phase", "db_secrets", "deploy_phase", "on_failure",
+           "plan_cluster"]
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    """Who is in the cluster: members (all clouds), etcd members, synchronous standbys."""
+
+    scope: str
+    members: tuple[Server, ...]
+    etcd: tuple[str, ...]
+    sync_standbys: int
+
+    @property
+    def clouds(self) -> list[str]:
+        return list(dict.fromkeys(m.cloud for m in self.members))
+
+    def of_cloud(self, cloud: str) -> list[Server]:
+        return [m for m in self.members if m.cloud == cloud]
+
+    def as_facts(self) -> dict[str, Any]:
+        return {"stack": STACK, "scope": self.scope, "etcd": list(self.etcd), "sync_standbys": self.sync_standbys,
+                "members": [{**m.as_fact(), "cloud": m.cloud} for m in self.members]}
+
+    @classmethod
+    def from_facts(cls, facts: Mapping[str, Any]) -> ClusterPlan:
+        members = tuple(Server.from_fact(m, str(m["cloud"])) for m in facts["members"])
+        return cls(scope=str(facts["scope"]), members=members, etcd=tuple(facts["etcd"]),
+                   sync_standbys=int(facts["sync_standbys"]))
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_facts(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_cluster(nodes: Mapping[str, Sequence[Server]], scope: str = "interop") -> ClusterPlan:
+    """The cluster of these clouds' servers; the same input gives the same plan everywhere.
+
+    etcd: the first server of each cloud (3 or more clouds, at most 7), else servers taken
+    round-robin over the clouds until there are 3. Synchronous standbys: the largest number
+    of servers one cloud has (capped at members - 1), so one of them is outside the leader's
+    cloud whichever cloud that is.
+
+    >>> s = lambda n, c: Server(n, "10.0.0.1", "10.0.0.1", cloud=c)
+    >>> p = plan_cluster({"a": [s("a1", "a"), s("a2", "a")], "b": [s("b1", "b"), s("b2", "b")]})
+    >>> p.etcd, p.sync_standbys
+    (('a1', 'b1', 'a2'), 2)
+    """
+    clouds = sorted(c for c, servers in nodes.items() if servers)
+    if not clouds:
+        raise ConfigError("no cloud has servers to form a cluster")
+    members = tuple(s for c in clouds for s in nodes[c])
+    check_unique(members)
+    if len(clouds) >= 3:
+        etcd = [nodes[c][0].name for c in clouds][:MAX_ETCD]
+    else:
+        etcd = []
+        for i in range(max(len(nodes[c]) for c in clouds)):
+            etcd += [nodes[c][i].name for c in clouds if i < len(nodes[c])]
+        etcd = etcd[:3]
+    most = max(len(nodes[c]) for c in clouds)
+    return ClusterPlan(scope=scope, members=members, etcd=tuple(etcd), sync_standbys=min(most, len(members) - 1))
+
+
+def db_secrets(private_dir: Path) -> dict[str, str]:
+    """The run's database passwords, created once (race-safe) in the run's private area."""
+    path = private_dir / SECRETS_FILE
+    if not path.exists():
+        tmp = private_dir / f".{SECRETS_FILE}.{os.getpid()}.{pysecrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, json.dumps({k: pysecrets.token_urlsafe(18) for k in SECRET_KEYS}).encode())
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # never replaces: the first worker's passwords win
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    data: dict[str, str] = json.loads(path.read_text())
+    return data
+
+
+def stack_vars() -> dict[str, Any]:
+    """Extra vars every run passes: the stack's pins (:mod:`.pins`)."""
+    return {"pg_version": int(pins.PG_MAJOR), "patroni_version": pins.PATRONI_VERSION,
+            "psycopg_version": pins.PSYCOPG_VERSION, "patroni_venv": str(pins.PATRONI_VENV)}
+
+
+# --------------------------------------------------------------------------- phases
+def _rundir(run: CloudRun) -> RunDir:
+    return RunDir(Path(run.run_dir).parent, Path(run.run_dir).name)
+
+
+def _ssh(run: CloudRun) -> tuple[Path, Path]:
+    key = run.facts.get("ssh_key")
+    if not key or not Path(key).is_file():
+        raise ConfigError(f"no ssh key in the run's facts (run.facts['ssh_key'] = {key!r})", cloud=run.cloud)
+    known = run.facts.get("known_hosts") or Path(key).parent / "known_hosts"
+    return Path(key), Path(known)
+
+
+def _servers(run: CloudRun) -> list[Server]:
+    try:
+        user = run.settings.ssh_user
+    except Exception:  # a cloud outside the challenge file (tests, tools): the usual default
+        user = "root"
+    return servers_from_facts(run.facts, run.cloud, default_user=user)
+
+
+def configure_phase(run: CloudRun) -> dict[str, Any]:
+    """Run ``prepare.yml`` on this cloud's servers; details: plays, slowest tasks, changes."""
+    servers = _servers(run)
+    key, known = _ssh(run)
+    inventory = build_inventory(servers, ssh_key=key, known_hosts=known,
+                                groups={"patroni": [s.name for s in servers]})
+    result = run_playbook(_rundir(run), cloud=run.cloud, phase="configure", playbook="prepare.yml",
+                          inventory=inventory, label="configure", timeout=run.challenge.timeout("configure"),
+                          extravars=stack_vars(), forks=max(5, len(servers)))
+    return {"servers": len(servers), **result.details}
+
+
+def expected_clouds(run: CloudRun) -> list[str]:
+    """The clouds of this run (its run-start event), else the challenge's."""
+    for event in read_events(Path(run.run_dir) / "events.jsonl"):
+        if event.get("type") == "run-start" and isinstance(event.get("clouds"), list):
+            return [str(c) for c in event["clouds"]]
+    return list(run.challenge.cloud_names())
+
+
+def deploy_phase(run: CloudRun) -> dict[str, Any]:
+    """Join this cloud's servers to the one cluster of the run; see the module docstring."""
+    servers = _servers(run)
+    key, known = _ssh(run)
+    rundir = _rundir(run)
+    rv = DirRendezvous(rundir)
+    timeout = run.challenge.timeout("deploy")
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        return max(1.0, deadline - time.monotonic())
+
+    details: dict[str, Any] = {}
+    try:
+        rv.publish(NODES, run.cloud, {"servers": [s.as_fact() for s in servers]})
+        got = rv.gather(NODES, expected_clouds(run), timeout=left(), me=run.cloud)
+        details["peers_waited_s"] = round(got.waited, 3)
+        if got.withdrawn:
+            details["clouds_withdrawn"] = got.withdrawn
+        if got.missing:
+            details["clouds_missing"] = got.missing
+        nodes = {c: [Server.from_fact(f, c) for f in d.get("servers", [])] for c, d in got.present.items()}
+        plan = plan_cluster(nodes)
+        _confirm_plan(rv, run.cloud, plan, min(PLAN_CONFIRM_TIMEOUT, left()))
+        known_at = time.monotonic()
+        details["plan"] = {"clouds": plan.clouds, "members": len(plan.members), "etcd": list(plan.etcd),
+                           "sync_standbys": plan.sync_standbys}
+        secrets = db_secrets(rundir.private_path())
+        inventory = build_inventory(plan.members, ssh_key=key, known_hosts=known,
+                                    groups={"patroni": [m.name for m in plan.members], "etcd": list(plan.etcd)})
+        result = run_playbook(rundir, cloud=run.cloud, phase="deploy", playbook="deploy.yml", inventory=inventory,
+                              label="deploy", timeout=left(), limit=group_name(run.cloud), skip_tags="wait",
+                              extravars={**stack_vars(), **secrets, "db_scope": plan.scope,
+                                         "db_sync_standbys": plan.sync_standbys},
+                              forks=max(5, len(servers)))
+        details["ansible"] = result.details
+        db = PatroniDatabase(plan, password=secrets["db_password"], ssh_key=key, known_hosts=known)
+        mine = [m.name for m in plan.of_cloud(run.cloud)]
+        wait_for(lambda: _joined(db, mine), timeout=left(), interval=0.5, cloud=run.cloud, phase="deploy",
+                 what=f"{', '.join(mine)} to be leader or streaming replicas", retry_on=(NotReady, OSError))
+        join_s = time.monotonic() - known_at
+        details["join_s"] = round(join_s, 2)
+        _note(rundir, run.cloud, "join", seconds=join_s, members=mine)
+        rv.publish(JOINED, run.cloud, {"members": mine, "join_s": round(join_s, 2)})
+    except BaseException as exc:
+        reason = exc.message if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+        _withdraw_unpublished(rv, run.cloud, f"failed in deploy: {reason}")
+        raise
+    joined = rv.gather(JOINED, plan.clouds, timeout=left(), me=run.cloud)
+    expected = [m.name for m in plan.members if m.cloud in joined.present]
+    db.expected = expected
+    _, health = wait_for(lambda: _ready(db), timeout=left(), interval=0.5, cloud=run.cloud, phase="deploy",
+                         retry_on=(NotReady,), what="the cluster to be ready (one leader, every member streaming on "
+                                                  f"its timeline, {plan.sync_standbys} synchronous standbys)")
+    details.update(cluster_ready_s=round(time.monotonic() - known_at, 2), leader=health.leader,
+                   timeline=health.timeline, sync_standbys=health.sync_standbys, members=len(expected),
+                   dsn=db.dsn(redact=True))
+    if joined.withdrawn or joined.missing:
+        details["clouds_not_joined"] = {**joined.withdrawn, **{c: "missing" for c in joined.missing}}
+    details["status_artifact"] = _save_status(rundir, run.cloud, db)
+    run.facts["database"] = plan.as_facts()
+    run.state["database"] = db
+    return details
+
+
+def _joined(db: PatroniDatabase, members: list[str]) -> bool:
+    reasons = db.not_streaming(members)
+    if reasons:
+        raise NotReady("; ".join(reasons))
+    return True
+
+
+def _ready(db: PatroniDatabase) -> Health:
+    health = db.health()
+    if not health.ok:
+        raise NotReady("; ".join(health.reasons))
+    return health
+
+
+def _confirm_plan(rv: DirRendezvous, cloud: str, plan: ClusterPlan, timeout: float) -> None:
+    """Every cloud of the plan must have derived the same plan (a late cloud would not)."""
+    digest = plan.digest()
+    rv.publish(PLAN, cloud, {"digest": digest})
+    got = rv.gather(PLAN, plan.clouds, timeout=timeout, me=cloud)
+    differ = sorted(c for c, d in got.present.items() if d.get("digest") != digest)
+    if differ:
+        raise RendezvousError(f"clouds {', '.join(differ)} derived a different cluster plan "
+                              "(a cloud published its servers late)", cloud=cloud, phase="deploy")
+    if got.missing:
+        raise RendezvousError(f"clouds {', '.join(got.missing)} did not confirm the cluster plan within "
+                              f"{timeout:.0f}s", cloud=cloud, phase="deploy")
+
+
+def _withdraw_unpublished(rv: DirRendezvous, cloud: str, reason: str) -> None:
+    for name in RENDEZVOUS_NAMES:
+        if not rv.entry_path(name, cloud).exists():
+            rv.withdraw(name, cloud, reason)
+
+
+def on_failure(run: CloudRun, phase: str, reason: str) -> None:
+    """ON_FAILURE hook: a cloud failing before or in deploy stops the others waiting for it."""
+    if phase == "teardown":
+        return
+    _withdraw_unpublished(DirRendezvous(Path(run.run_dir)), run.cloud, f"failed in {phase}: {reason}")
+
+
+def _note(rundir: RunDir, cloud: str, note: str, **fields: Any) -> None:
+    append_event(rundir.events_path, {"type": "note", "note": note, "cloud": cloud, "phase": "deploy", **fields,
+                                      "worker": worker_id(), "pid": os.getpid()})
+
+
+def _save_status(rundir: RunDir, cloud: str, db: PatroniDatabase) -> str:
+    path = rundir.path / "artifacts" / cloud / "cluster-status.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(scrub_value(db.status()), indent=1, default=str) + "\n")
+    return str(path.relative_to(rundir.path))

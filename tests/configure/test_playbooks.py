@@ -1,0 +1,76 @@
+"""The playbooks: lint clean, syntactically valid, versions pinned like the lab's image, and
+the standalone defaults (sync standbys) right. Running them is tests/stacks/test_hosts_patroni_lab.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.configure.ansible import PLAYBOOKS
+from harness.stacks import pins as stack_packages
+
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
+    return str(path)
+
+
+def _run(*cmd: str, cwd: Path = PLAYBOOKS) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(Path.home()), "ANSIBLE_NOCOLOR": "1"})
+
+
+def test_yamllint_clean() -> None:
+    r = _run(_tool("yamllint"), "-s", "-c", ".yamllint", ".")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_ansible_lint_clean() -> None:
+    r = _run(_tool("ansible-lint"), "--offline", "--nocolor", "-p")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("playbook", ["site.yml", "prepare.yml", "deploy.yml"])
+def test_syntax(playbook: str) -> None:
+    r = _run(_tool("ansible-playbook"), "--syntax-check", "-i", "localhost,", playbook)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_versions_match_the_stacks_pins() -> None:
+    defaults = yaml.safe_load((PLAYBOOKS / "group_vars" / "all.yml").read_text())
+    assert str(defaults["pg_version"]) == stack_packages.PG_MAJOR
+    assert defaults["patroni_version"] == stack_packages.PATRONI_VERSION
+    assert defaults["psycopg_version"] == stack_packages.PSYCOPG_VERSION
+    assert defaults["patroni_venv"] == str(stack_packages.PATRONI_VENV)
+    rendered = [p.replace("{{ pg_version }}", str(defaults["pg_version"])) for p in defaults["stack_apt_packages"]]
+    assert rendered == list(stack_packages.APT_PACKAGES)
+
+
+@pytest.mark.parametrize(("clouds", "expected"), [
+    ({"a": 2, "b": 2, "c": 2}, 2),   # one sync standby is always outside the leader's cloud
+    ({"a": 3, "b": 1}, 3),
+    ({"a": 1, "b": 1, "c": 1}, 1),
+    ({"a": 2}, 1),                    # capped at members - 1
+], ids=["3x2", "3+1", "3x1", "1x2"])
+def test_standalone_sync_standbys_default(tmp_path: Path, clouds: dict[str, int], expected: int) -> None:
+    """group_vars/all.yml computes db_sync_standbys from the inventory like plan_cluster does."""
+    shutil.copytree(PLAYBOOKS / "group_vars", tmp_path / "group_vars")
+    (tmp_path / "show.yml").write_text(
+        "- hosts: patroni\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug: {msg: \"SYNC={{ db_sync_standbys | int }}\"}\n      run_once: true\n")
+    hosts = {f"{c}{i}": {"cloud": c, "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+             for c, n in clouds.items() for i in range(n)}
+    (tmp_path / "inv.json").write_text(json.dumps({"all": {"children": {"patroni": {"hosts": hosts}}}}))
+    r = _run(_tool("ansible-playbook"), "-i", "inv.json", "show.yml", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"SYNC={expected}" in r.stdout
