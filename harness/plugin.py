@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -283,3 +285,65 @@ class Progress:
             self.say(f"interop: report {render_summary(run.path)}")
         except Exception as exc:  # a broken report must not hide the run's own outcome
             self.say(f"interop: could not render the report: {type(exc).__name__}: {exc}")
+
+
+# ---- xdist: one worker per cloud, and time to tear down on Ctrl-C ---------------------------
+
+
+def cloud_scope(nodeid: str) -> str:
+    """The scheduling unit of a test: ``...::test_servers[lab1]`` -> ``lab1``.
+
+    The ``@group`` suffix xdist adds for ``xdist_group`` wins when present; otherwise the
+    parameter id, which for scenario tests is the cloud name (they are parametrized by cloud only).
+    """
+    if nodeid.rfind("@") > nodeid.rfind("]"):
+        return nodeid.rsplit("@", 1)[-1]
+    if nodeid.endswith("]") and "[" in nodeid:
+        return nodeid[nodeid.rindex("[") + 1:-1]
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` that really keeps a cloud's phases on one worker, in order.
+
+    pytest-xdist 3.8 implements loadgroup by rewriting ``item._nodeid``, which pytest 9 no
+    longer reads, so its groups are silently ignored and a cloud's phases would land on
+    different workers, each with its own CloudRun. xdist's public scheduler hook does it right.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CloudScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return cloud_scope(nodeid)
+
+    _let_workers_tear_down()
+    return CloudScheduling(config, log)
+
+
+def _let_workers_tear_down() -> None:
+    """First Ctrl-C: the workers tear their clouds down while the controller keeps listening.
+
+    SIGINT reaches the controller and every worker. Each worker stops and tears its clouds down
+    in CloudRun.close (shielded from further interrupts). But an interrupted controller would
+    at once tell the workers to exit, and execnet gives a worker 15 s before os._exit(): too
+    short to delete servers on a real cloud. So the controller lets the first Ctrl-C pass and
+    waits up to the teardown grace; a second Ctrl-C stops it at once.
+    """
+    from xdist.workermanage import NodeManager
+
+    from .cli import TEARDOWN_GRACE
+
+    NodeManager.EXIT_TIMEOUT = max(NodeManager.EXIT_TIMEOUT, TEARDOWN_GRACE)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def first_ctrl_c(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, previous)  # the next one interrupts for real
+        sys.stderr.write("\ninterop: interrupted: the workers are tearing their clouds down "
+                         "(Ctrl-C again to stop at once; then: interop cleanup --run-id)\n")
+
+    signal.signal(signal.SIGINT, first_ctrl_c)

@@ -94,3 +94,34 @@ def test_plain_pytest_without_cloud_tests_writes_no_run(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert not (pytester.path / "reports").exists()
+
+
+def test_each_clouds_phases_stay_on_one_worker_in_order(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    clouds = [f"c{i}" for i in range(6)]
+    pytester.makeconftest(CONFTEST + "\nPHASES['gamma'] = beta\n")
+    pytester.makepyfile(test_scenario=SCENARIO + "\ndef test_gamma(cloud_run):\n    run_phase(cloud_run, 'gamma')\n")
+    (pytester.path / "challenge.yaml").write_text("clouds: {" + ", ".join(f"{c}: {{}}" for c in clouds) + "}\n")
+    (pytester.path / "clouds.yaml").write_text("clouds:\n" + "".join(
+        f"  {c}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}}\n" for c in clouds))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(pytester.path / "clouds.yaml"))
+    monkeypatch.setenv("INTEROP_CHALLENGE", str(pytester.path / "challenge.yaml"))
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "--run-id", "r3", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=18)
+    ends = [e for e in events(pytester.path / "reports" / "r3") if e["type"] == "phase-end"]
+    for cloud in clouds:
+        mine = [e for e in ends if e["cloud"] == cloud]
+        assert len({e["worker"] for e in mine}) == 1, f"{cloud} ran on several workers: {mine}"
+        assert [e["phase"] for e in sorted(mine, key=lambda e: e["start"])] == ["alpha", "beta", "gamma"]
+
+
+@pytest.mark.parametrize("nodeid, scope", [
+    ("scenarios/test_challenge.py::test_servers[lab1]", "lab1"),
+    ("scenarios/test_challenge.py::test_teardown[lab1]", "lab1"),
+    ("scenarios/test_challenge.py::test_servers[lab1]@lab1", "lab1"),
+    ("scenarios/test_challenge.py::test_servers[cloud@eu]", "cloud@eu"),
+    ("scenarios/test_challenge.py::test_plain", "scenarios/test_challenge.py::test_plain"),
+])
+def test_cloud_scope_is_the_group_or_the_parameter(nodeid: str, scope: str) -> None:
+    from harness.plugin import cloud_scope
+
+    assert cloud_scope(nodeid) == scope

@@ -1,0 +1,146 @@
+"""How provisioning plugs into CloudRun: teardown after failures and at close, skips, withdrawal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.challenge import Challenge
+from harness.errors import CloudError
+from harness.phases import PHASES, STACKS, CloudRun, SkipCloud
+from harness.provision.ledger import Ledger
+from harness.rendezvous import DirRendezvous
+
+
+def _run(tmp_path: Path, stack: str = "hosts-patroni") -> CloudRun:
+    challenge = Challenge.model_validate({"stack": stack, "clouds": {"lab1": {}, "lab2": {}}})
+    run_dir = tmp_path / "reports" / "20261125T001500Z-ab12"
+    run_dir.mkdir(parents=True)
+    return CloudRun(cloud="lab1", challenge=challenge, clouds=None, run_dir=run_dir)  # type: ignore[arg-type]
+
+
+def _events(run: CloudRun) -> list[dict[str, Any]]:
+    path = run.run_dir / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_every_stack_provisions_and_ends_with_teardown() -> None:
+    for stack, phases in STACKS.items():
+        assert phases[0] == "identity" and phases[-1] == "teardown", stack
+        assert all(p in PHASES for p in phases)
+        order = ["keypair", "network", "security-groups", "servers", "floating-ips"]
+        assert [p for p in phases if p in order] == order
+    assert "ssh-ready" in STACKS["k8s-cockroach"]
+
+
+def test_ssh_ready_is_skipped_with_its_reason_in_the_lab_stack(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    with pytest.raises(SkipCloud, match="ssh-ready is not part of stack hosts-patroni: left out until the lab's data"):
+        run.run_phase("ssh-ready")
+    assert _events(run) == []
+
+
+def test_teardown_runs_after_a_failure_and_close_runs_it_when_nobody_did(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    torn: list[str] = []
+
+    def servers(run: CloudRun) -> None:
+        Ledger(run.run_dir).created(run.cloud, "server", "s0", "id-0")
+        raise CloudError("quota exceeded while creating server s1", cloud=run.cloud, phase="servers")
+
+    def teardown(run: CloudRun) -> dict[str, Any]:
+        torn.append(run.cloud)
+        Ledger(run.run_dir).deleted(run.cloud, "server", "s0")
+        return {"deleted": {"server": 1}}
+
+    monkeypatch.setitem(PHASES, "servers", servers)
+    monkeypatch.setitem(PHASES, "teardown", teardown)
+    run = _run(tmp_path)
+    with pytest.raises(CloudError):
+        run.run_phase("servers")
+    with pytest.raises(SkipCloud, match="failed in phase servers: quota exceeded"):
+        run.run_phase("floating-ips")
+    run.close()  # the fixture finalizer: nobody ran teardown, so close does
+    assert torn == ["lab1"]
+    ends = {e["phase"]: e for e in _events(run) if e["type"] == "phase-end"}
+    assert ends["servers"]["outcome"] == "failed" and ends["teardown"]["outcome"] == "passed"
+    assert run.failure == "quota exceeded while creating server s1"  # teardown does not replace the reason
+    run.close()
+    assert torn == ["lab1"]  # once
+
+
+def test_explicit_teardown_is_not_repeated_at_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setitem(PHASES, "teardown", lambda run: calls.append(1) or {})
+    run = _run(tmp_path)
+    Ledger(run.run_dir).created("lab1", "keypair", "k", "k")
+    run.run_phase("teardown")
+    run.close()
+    assert calls == [1]
+
+
+def test_nothing_created_means_teardown_is_skipped_without_touching_the_cloud(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    Ledger(run.run_dir).created("lab2", "keypair", "k", "k")  # another cloud's resources are not ours
+    with pytest.raises(SkipCloud, match="nothing to tear down"):
+        run.run_phase("teardown")
+    run.close()
+    assert _events(run) == []
+
+
+def test_a_failed_cloud_withdraws_so_peers_stop_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def network(run: CloudRun) -> None:
+        raise CloudError("no external network", cloud=run.cloud, phase="network")
+
+    monkeypatch.setitem(PHASES, "network", network)
+    run = _run(tmp_path)
+    with pytest.raises(CloudError):
+        run.run_phase("network")
+    got = DirRendezvous(run.run_dir).gather("node-addresses", ["lab1"], timeout=0)
+    assert got.withdrawn == {"lab1": "failed in network: no external network"}
+
+
+def test_teardown_phase_against_the_api(tmp_path: Path, fake_cloud: Any) -> None:
+    run = _run(tmp_path)
+    run._conn = fake_cloud.conn
+    prefix = "interop-20261125t001500z-ab12-lab1-"
+    Ledger(run.run_dir).created("lab1", "keypair", prefix + "key", prefix + "key")
+    fake_cloud.on("DELETE", "nova", f"/os-keypairs/{prefix}key", status_code=202)
+    fake_cloud.on("GET", "nova", f"/servers?name=%5E{prefix}", {"servers": []})
+    fake_cloud.on("GET", "nova", "/os-keypairs", {"keypairs": []})
+    for path, key in [("/floatingips", "floatingips"), ("/routers", "routers"), ("/networks", "networks"),
+                      ("/security-groups", "security_groups")]:
+        fake_cloud.on("GET", "neutron", path, {key: []})
+    details = run.run_phase("teardown")
+    assert details["deleted"] == {"keypair": 1} and "left" not in details
+    assert not Ledger(run.run_dir).has_live("lab1")
+
+
+def test_ctrl_c_cannot_cut_teardown_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import _thread
+    import time
+
+    finished: list[bool] = []
+
+    def teardown(run: CloudRun) -> dict[str, Any]:
+        _thread.interrupt_main()  # what Ctrl-C, or execnet stopping a worker, does meanwhile
+        time.sleep(0.5)
+        finished.append(True)
+        return {"deleted": {"server": 1}}
+
+    monkeypatch.setitem(PHASES, "teardown", teardown)
+    run = _run(tmp_path)
+    Ledger(run.run_dir).created("lab1", "server", "s0", "id-0")
+    with pytest.raises(KeyboardInterrupt):  # explicit teardown: finish, then stop as asked
+        run.run_phase("teardown")
+    assert finished == [True]
+    end = [e for e in _events(run) if e["type"] == "phase-end"][-1]
+    assert end["outcome"] == "passed" and end["details"]["interrupted_meanwhile"] is True
+
+    run2 = _run(tmp_path / "2")
+    Ledger(run2.run_dir).created("lab1", "server", "s0", "id-0")
+    run2.close()  # at close (the fixture finalizer) the interrupt is absorbed: close must finish
+    assert finished == [True, True]
