@@ -66,6 +66,7 @@ def summary_view(summary: RunSummary, default_run_id: str) -> dict[str, Any]:
     totals = summary.totals()
     passed = totals.get("passed", 0)
     return {
+        "security_groups": security_group_view(summary),
         "run_id": summary.run_id or default_run_id,
         "started": _time(summary.started),
         "ended": _time(summary.ended) if summary.ended is not None else "not finished",
@@ -76,6 +77,27 @@ def summary_view(summary: RunSummary, default_run_id: str) -> dict[str, Any]:
         "clouds_failed": len(summary.clouds) - passed,
         "totals": sorted(totals.items()),
     }
+
+
+def security_group_view(summary: RunSummary) -> list[dict[str, Any]]:
+    """Each cloud's security-group rules and audit verdict, as the phase recorded them.
+
+    Only these listed fields are taken from the phase details: rule descriptions and addresses,
+    never anything else a phase might have put there.
+    """
+    view = []
+    for cloud in summary.clouds:
+        result = summary.result(cloud, "security-groups")
+        if result is None or result.outcome != "passed":
+            continue
+        details = result.details or {}
+        view.append({
+            "cloud": cloud,
+            "harness": ", ".join(map(str, details.get("harness", []) or [])),
+            "rules": [str(r) for r in details.get("rules", [])],
+            "audit": str(details.get("audit", "")),
+        })
+    return view
 
 
 def _time(ts: float | None) -> str:

@@ -108,3 +108,18 @@ def test_details_are_not_rendered(tmp_path: Path) -> None:
 def test_an_empty_run_renders(tmp_path: Path) -> None:
     html = render_summary(tmp_path).read_text()
     assert "No phase has been recorded yet." in html and "not finished" in html
+
+
+def test_security_group_rules_and_audit_are_shown_but_nothing_else(tmp_path: Path) -> None:
+    sg = {"type": "phase-end", "ts": T0 + 5, "cloud": "lab1", "phase": "security-groups", "start": T0 + 2,
+          "end": T0 + 3, "duration": 1.0, "outcome": "passed", "error": None,
+          "details": {"harness": ["172.24.4.1/32"], "audit": "no rule open to the world",
+                      "rules": ["ingress tcp 22 from 172.24.4.1/32 (ssh)", "ingress tcp 5432 from group <sg>"],
+                      "token": "gAAAA-secret-token"}}
+    for event in [EVENTS[0], sg]:
+        append_event(tmp_path / "events.jsonl", event)
+    html = render_summary(tmp_path).read_text()
+    assert '<span class="sg-audit">no rule open to the world</span>' in html
+    assert "<li>ingress tcp 22 from 172.24.4.1/32 (ssh)</li>" in html
+    assert "ingress tcp 5432 from group &lt;sg&gt;" in html  # escaped
+    assert "gAAAA-secret-token" not in html
