@@ -1,8 +1,9 @@
 """Render the lab's configuration files (pure functions: data in, file texts out).
 
-Configs are built as ``{section: {option: value}}`` dicts and written by one ini renderer, so
-a later issue can swap the Nova virt driver (``compute_driver``) or add options
-(``nova_extra``) without touching the rest. Every listener is bound to 127.0.0.1.
+Configs are built as ``{section: {option: value}}`` dicts and written by one ini renderer.
+The Nova virt driver and its options (:class:`ComputeOptions`) go to ``nova-compute.conf``,
+read by nova-compute only (after nova.conf, so it wins): switching the driver restarts
+nova-compute and nothing else. Every listener is bound to 127.0.0.1.
 
 >>> text = render_ini({"DEFAULT": {"debug": "false"}})
 >>> print(text)
@@ -22,15 +23,31 @@ from .settings import COMPUTE_HOST, HOST, REGION, LabPaths, Ports, Secrets
 Sections = dict[str, dict[str, str]]
 
 FAKE_COMPUTE_DRIVER = "fake.FakeDriverWithoutFakeNodes"  # restart-safe: stable node identity
+# harness/lab/nova_driver.py, registered as nova.virt.interop_lab by harness.lab.nova_compute
+NETNS_COMPUTE_DRIVER = "interop_lab.NetnsDriver"
+VIF_PLUGGING_TIMEOUT = 60  # seconds nova waits for the lab agent to wire a new server's ports
+
+
+def dataplane_dir(paths: LabPaths) -> Path:
+    """The data plane's state (ledger, VM disks), shared by nova-compute, the agent and lab down."""
+    return paths.root / "dataplane"
 
 
 @dataclass(frozen=True)
 class ComputeOptions:
-    """The pluggable part of Nova: the virt driver and any extra options it needs."""
+    """The pluggable part of Nova: the virt driver and any extra options it needs.
 
-    driver: str = FAKE_COMPUTE_DRIVER
+    The default is the lab's netns driver (servers are SSH hosts); ``FAKE_COMPUTE_DRIVER``
+    gives servers without a data plane.
+    """
+
+    driver: str = NETNS_COMPUTE_DRIVER
     host: str = COMPUTE_HOST
     nova_extra: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def dataplane(self) -> bool:
+        return self.driver == NETNS_COMPUTE_DRIVER
 
 
 def render_ini(sections: Mapping[str, Mapping[str, str]]) -> str:
@@ -137,6 +154,9 @@ def neutron_conf(ctx: ConfigContext) -> Sections:
             "allow_overlapping_ips": "true",
             "notify_nova_on_port_status_changes": "true",
             "notify_nova_on_port_data_changes": "true",
+            # network-vif-plugged (which a server's boot waits for) leaves in batches: every 1 s,
+            # not the default 2 s
+            "send_events_interval": "1",
         },
         "database": {"connection": ctx.db_url("neutron")},
         "oslo_concurrency": {"lock_path": str(ctx.paths.locks)},
@@ -167,14 +187,10 @@ def nova_conf(ctx: ConfigContext) -> Sections:
         "DEFAULT": {
             **ctx.common(),
             "host": ctx.compute.host,
-            "compute_driver": ctx.compute.driver,
             "transport_url": ctx.transport_url,
             "my_ip": HOST,
             "state_path": str(state),
             "instances_path": str(state / "instances"),
-            # no agent sends vif-plugged events: do not wait for them
-            "vif_plugging_is_fatal": "false",
-            "vif_plugging_timeout": "0",
         },
         "wsgi": {"api_paste_config": str(ctx.paths.etc / "nova" / "api-paste.ini")},
         "api": {"auth_strategy": "keystone"},
@@ -195,7 +211,30 @@ def nova_conf(ctx: ConfigContext) -> Sections:
         "neutron": ctx.service_auth("neutron"),
         "service_user": {**ctx.service_auth("nova"), "send_service_user_token": "true"},
     }
-    return merge(base, ctx.compute.nova_extra)
+    return base
+
+
+def nova_compute_conf(ctx: ConfigContext) -> Sections:
+    """nova-compute's own options, read after nova.conf: the virt driver and what it needs."""
+    compute = ctx.compute
+    if compute.dataplane:
+        base: Sections = {
+            "DEFAULT": {
+                "compute_driver": compute.driver,
+                # ACTIVE only once the lab agent has wired the ports (security groups, floating
+                # IPs): it reports them up, Neutron sends network-vif-plugged
+                "vif_plugging_is_fatal": "true",
+                "vif_plugging_timeout": str(VIF_PLUGGING_TIMEOUT),
+                # after a host reboot (or for servers of another driver) boot the missing VMs
+                "resume_guests_state_on_host_boot": "true",
+            },
+            "interop_lab": {"state_dir": str(dataplane_dir(ctx.paths))},
+        }
+    else:
+        # no agent sends vif-plugged events: do not wait for them
+        base = {"DEFAULT": {"compute_driver": compute.driver, "vif_plugging_is_fatal": "false",
+                            "vif_plugging_timeout": "0"}}
+    return merge(base, compute.nova_extra)
 
 
 # name -> (port attribute, WSGI module, environment telling the app where its config is)
@@ -269,6 +308,7 @@ def render_all(ctx: ConfigContext) -> dict[Path, str]:
         etc / "neutron" / "neutron.conf": render_ini(neutron_conf(ctx)),
         etc / "neutron" / "ml2_conf.ini": render_ini(ml2_conf(ctx)),
         etc / "nova" / "nova.conf": render_ini(nova_conf(ctx)),
+        etc / "nova" / "nova-compute.conf": render_ini(nova_compute_conf(ctx)),
         etc / "rabbitmq" / "rabbitmq.conf": rabbitmq_conf(ctx),
         etc / "rabbitmq" / "enabled_plugins": "[].\n",
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 IMAGE_NAME = "interop-lab-image"
-# a few KiB is enough: the fake virt driver never reads it
+# a few KiB is enough: the lab's virt drivers never read it (a server's root is the host's /usr etc.)
 IMAGE_DATA = (b"interop-lab image: no operating system inside\n" * 100)[:4096]
 FLAVOR_NAME = "interop.small"
 FLAVOR = {"ram": 512, "vcpus": 1, "disk": 1}

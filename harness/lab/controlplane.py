@@ -11,10 +11,19 @@ Bring-up order (each step skipped when already done, each wait through ``wait_fo
 
 One-time steps leave a stamp in ``<state>/stamps``; services are recognised by their pidfiles.
 So a second ``lab up`` with the same cloud count starts nothing and talks to no OpenStack API.
+
+A running service whose inputs changed (command line, environment, or a generated file it
+reads, see :func:`plan.service_configs`) is restarted, and only that one: switching the virt
+driver and agent (e.g. ``INTEROP_LAB_DATAPLANE=fake`` -> default) restarts nova-compute and the
+network agent and leaves the rest of the lab, and its servers, running. A fingerprint of the
+inputs is kept next to the pidfile (``run/<name>.inputs``); a service started before
+fingerprints existed is restarted only if its command line changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -29,11 +38,13 @@ from typing import TYPE_CHECKING
 from ..errors import LabError, PhaseTimeout
 from ..waiting import wait_for
 from . import backends, install
-from .configs import ConfigContext, paste_files, render_all
+from .configs import ConfigContext, dataplane_dir, paste_files, render_all
 from .content import Tenant
+from .dataplane import names as dp_names
+from .dataplane import system as dp_system
 from .files import lab_lock, tail, write_file
 from .outputs import cloud_names, write_outputs
-from .plan import SYNC_UNBLOCKS, Drivers, neutron_config_args, service_specs
+from .plan import PACKAGE_DIR, SYNC_UNBLOCKS, Drivers, neutron_config_args, python_path, service_configs, service_specs
 from .progress import Progress
 from .services import LAB_ID_ENV, port_in_use
 from .settings import DEFAULT_STATE_DIR, LabPaths, LabState, Secrets, open_lab
@@ -71,6 +82,7 @@ class BringUp:
         self.secrets = Secrets.load(paths.secrets_file)
         self.manager = manager_for(paths)
         self.specs = service_specs(paths, self.ports, drivers)
+        self.configs = service_configs(paths)
         self.config = ConfigContext(paths, self.ports, self.secrets, drivers.compute)
         self.lab_id = str(paths.root)
         self.started: list[str] = []
@@ -112,12 +124,45 @@ class BringUp:
             self.log(f"{done} ({self.log.elapsed - started:.1f}s)")
         return True
 
+    def inputs_file(self, name: str) -> Path:
+        return self.paths.run / f"{name}.inputs"
+
+    def inputs(self, name: str) -> str:
+        """Fingerprint of what ``name`` runs with: argv, environment, the files it reads."""
+        spec = self.specs[name]
+        files = {}
+        for path in self.configs.get(name, ()):
+            try:
+                files[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except FileNotFoundError:
+                files[str(path)] = "missing"
+        text = json.dumps({"argv": list(spec.argv), "env": dict(spec.env), "files": files}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def stale(self, name: str) -> str | None:
+        """Why the running ``name`` must be restarted, or None if it runs with today's inputs."""
+        try:
+            recorded = self.inputs_file(name).read_text().strip()
+        except FileNotFoundError:
+            # started before fingerprints were kept: only its command line can be compared
+            try:
+                argv = json.loads(self.manager.pidfile(name).read_text()).get("argv")
+            except (FileNotFoundError, ValueError):
+                return None
+            return "its command line changed" if argv != list(self.specs[name].argv) else None
+        return "its configuration changed" if recorded != self.inputs(name) else None
+
     def start(self, name: str) -> None:
         pid = self.manager.pid(name)
         if pid is not None:
-            self.log(f"{name} already running (pid {pid})")
-            return
+            why = self.stale(name)
+            if why is None:
+                self.log(f"{name} already running (pid {pid})")
+                return
+            self.log(f"{name} (pid {pid}): {why}, restarting it")
+            self.manager.stop([name])
         pid = self.manager.start(self.specs[name])
+        write_file(self.inputs_file(name), self.inputs(name) + "\n")
         self.started.append(name)
         self.log(f"started {name} (pid {pid})")
 
@@ -137,7 +182,7 @@ class BringUp:
         except PhaseTimeout as exc:
             raise LabError(f"{exc}; last log lines: {tail(log_file)} (log: {log_file})") from exc
         spec = self.specs[name]
-        if name in self.started:
+        if name in self.started and (spec.url or spec.port):
             self.log(f"{name} answers at {spec.url or spec.port}")
 
     def admin(self) -> Connection:
@@ -155,8 +200,15 @@ class BringUp:
         self.paths.rabbitmq.mkdir(parents=True, exist_ok=True, mode=0o700)
         changed = [path for path, text in render_all(self.config).items() if write_file(path, text, mode=0o600)]
         if changed and any(self.manager.pid(name) for name in self.specs):
-            self.log(f"configs changed ({', '.join(p.name for p in changed)}); running services keep the old "
-                     "ones until `interop lab down` + `interop lab up`")
+            self.log(f"configs changed: {', '.join(p.name for p in changed)}")
+        if self.drivers.dataplane:
+            dataplane_dir(self.paths).mkdir(mode=0o700, exist_ok=True)
+        # the lab venv imports the project's `harness` (driver, agent) through this one symlink
+        link = python_path(self.paths) / "harness"
+        link.parent.mkdir(exist_ok=True)
+        if not link.is_symlink() or link.resolve() != PACKAGE_DIR:
+            link.unlink(missing_ok=True)
+            link.symlink_to(PACKAGE_DIR, target_is_directory=True)
 
     def up_mariadb(self) -> None:
         if backends.init_mariadb_datadir(self.paths, self.paths.log / "mariadb-install.log"):
@@ -297,6 +349,16 @@ class BringUp:
         with ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(job) for job in jobs]:
                 future.result()
+        if self.drivers.dataplane:
+            self.dataplane_ready()
+
+    def dataplane_ready(self) -> None:
+        """The agent has put the external network's gateway (the harness side) on its bridge."""
+        bridge = dp_names.DEFAULT_EXTERNAL_BRIDGE
+        if dp_system.link_exists(bridge):
+            return
+        self.wait_ready("neutron-agent", lambda: dp_system.link_exists(bridge))
+        self.log(f"data plane ready: the external network's gateway is on {bridge}")
 
     def run(self, count: int) -> LabInfo:
         existing = list(self.state.clouds)
@@ -308,7 +370,10 @@ class BringUp:
         self.state.venv, self.state.ports = str(self.paths.venv), asdict(self.ports)
         self.state.save(self.paths.state_file)
 
-        install.ensure_packages(self.log)
+        if self.drivers.dataplane and os.geteuid() != 0:
+            raise LabError("the lab data plane (servers as network namespaces) needs root; run as root, or "
+                           "bring up a lab without one: INTEROP_LAB_DATAPLANE=fake interop lab up")
+        install.ensure_packages(self.log, self.drivers.packages)
         self.write_configs()
         with ThreadPoolExecutor(max_workers=1) as pool:
             # pip takes a minute: bring the database and the message bus up meanwhile
@@ -336,6 +401,9 @@ def lab_up(state_dir: Path, clouds: int = 3, log: Callable[[str], None] = print,
            venv: Path | None = None, drivers: Drivers | None = None) -> LabInfo:
     """Bring the lab up (or add clouds to it); a no-op when it already runs with ``clouds`` clouds.
 
+    ``drivers``: default ``Drivers.from_env()``, i.e. the data plane unless
+    ``INTEROP_LAB_DATAPLANE=fake``.
+
     >>> info = lab_up(default_state_dir(), clouds=3)      # doctest: +SKIP
     >>> info.cloud_names
     ['lab1', 'lab2', 'lab3']
@@ -348,7 +416,7 @@ def lab_up(state_dir: Path, clouds: int = 3, log: Callable[[str], None] = print,
     with lab_lock(paths.lock_file):
         # re-read under the lock: another lab up may have just finished
         paths, state = open_lab(state_dir, venv)
-        info = BringUp(paths, state, progress, drivers or Drivers()).run(clouds)
+        info = BringUp(paths, state, progress, drivers or Drivers.from_env()).run(clouds)
     if info.noop:
         progress(f"lab already up, nothing started (no-op in {info.seconds:.2f}s): {len(info.cloud_names)} clouds")
     elif not info.started:

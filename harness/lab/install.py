@@ -1,5 +1,6 @@
-"""Install what the lab runs on: Debian packages (MariaDB, RabbitMQ, a C compiler) and the
-OpenStack services from PyPI into their own virtualenv, pinned by ``constraints.txt``.
+"""Install what the lab runs on: Debian packages (MariaDB, RabbitMQ, a C compiler, and the data
+plane's: iproute2, nftables, conntrack, sshd, ...) and the OpenStack services from PyPI into
+their own virtualenv, pinned by ``constraints.txt``.
 
 Both steps are skipped when already done, so re-running ``lab up`` costs a few stat calls.
 """
@@ -12,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import LabError
@@ -26,8 +27,19 @@ VENV_STAMP = ".interop-lab-venv"
 APT = ("apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", "-q", "--no-install-recommends")
 
 
-def missing_packages() -> list[str]:
-    """Debian packages the lab needs that are not installed yet."""
+def uninstalled(packages: Sequence[str]) -> list[str]:
+    """Those of ``packages`` that dpkg does not list as installed."""
+    if not packages:
+        return []
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Package}\t${db:Status-Abbrev}\n", *packages],
+                            capture_output=True, text=True, timeout=60)
+    installed = {line.split("\t")[0].split(":")[0] for line in result.stdout.splitlines()
+                 if line.split("\t")[-1].startswith("ii")}
+    return [name for name in packages if name not in installed]
+
+
+def missing_packages(extra: Sequence[str] = ()) -> list[str]:
+    """Debian packages the lab needs that are not installed yet (``extra``: by package name)."""
     needed = []
     if not shutil.which("mariadbd"):
         needed.append("mariadb-server")
@@ -45,12 +57,12 @@ def missing_packages() -> list[str]:
             import ensurepip  # noqa: F401
         except ImportError:
             needed.append("python3-venv")
-    return needed
+    return needed + [name for name in uninstalled(extra) if name not in needed]
 
 
-def ensure_packages(log: Callable[[str], None]) -> None:
+def ensure_packages(log: Callable[[str], None], extra: Sequence[str] = ()) -> None:
     """apt-get install the missing packages; refresh the package lists only if that fails."""
-    needed = missing_packages()
+    needed = missing_packages(extra)
     if not needed:
         return
     if os.geteuid() != 0:

@@ -1,27 +1,37 @@
 """The lab's services as data: what runs, in which order it starts and in which tiers it stops.
 
-The Nova virt driver and the network agent are the pluggable parts (:class:`Drivers`): a later
-issue swaps the fake driver for a netns one and the heartbeat-only agent for a real L3/SG agent
-by passing a different ``Drivers``; the service NAMES stay the same so status and down work
+The Nova virt driver and the network agent are the pluggable parts (:class:`Drivers`). The
+default is the data plane: nova-compute with the lab's netns virt driver
+(:mod:`.nova_driver`, started through :mod:`.nova_compute`) and the lab agent (:mod:`.agent`:
+routers, floating IPs, security groups, port status), both run by the LAB venv's python with
+this project's ``harness`` package on ``PYTHONPATH``. ``Drivers.fake()`` (or
+``INTEROP_LAB_DATAPLANE=fake``) gives the stock fake driver and the heartbeat-only agent:
+servers without a data plane. The service NAMES stay the same, so status and down work
 unchanged.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .configs import ComputeOptions
+from ..errors import LabError
+from .configs import FAKE_COMPUTE_DRIVER, ComputeOptions, dataplane_dir
 from .install import RABBITMQ_SERVER
 from .services import ServiceSpec
 from .settings import HOST, LabPaths, Ports
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the `harness` package the lab services import
+DATAPLANE_PACKAGES_FILE = Path(__file__).parent / "dataplane" / "packages.txt"
 RABBIT_NODE = "interoplab@localhost"
+DATAPLANE_ENV = "INTEROP_LAB_DATAPLANE"  # "netns" (default) or "fake"
 
 AgentFactory = Callable[[LabPaths, str], ServiceSpec]
+ComputeFactory = Callable[[LabPaths], ServiceSpec]
 
 
 def neutron_config_args(paths: LabPaths) -> tuple[str, ...]:
@@ -29,15 +39,78 @@ def neutron_config_args(paths: LabPaths) -> tuple[str, ...]:
     return ("--config-file", str(etc / "neutron.conf"), "--config-file", str(etc / "ml2_conf.ini"))
 
 
+def nova_compute_config_args(paths: LabPaths) -> tuple[str, ...]:
+    etc = paths.etc / "nova"
+    return ("--config-file", str(etc / "nova.conf"), "--config-file", str(etc / "nova-compute.conf"))
+
+
+def python_path(paths: LabPaths) -> Path:
+    """A directory holding only a ``harness`` symlink to this package, for the lab venv's PYTHONPATH.
+
+    Not the package's parent: for an installed (non-editable) harness that is the harness
+    venv's site-packages, whose libraries must not shadow the lab venv's own.
+    """
+    return paths.root / "pythonpath"
+
+
+def project_env(paths: LabPaths) -> dict[str, str]:
+    return {"PYTHONPATH": str(python_path(paths))}
+
+
 def fake_ovs_agent(paths: LabPaths, host: str) -> ServiceSpec:
     """The heartbeat-only OVS agent, run by the lab venv's python (neutron lives there)."""
     return ServiceSpec("neutron-agent", (str(paths.python), str(FAKE_AGENT), host, *neutron_config_args(paths)))
 
 
+def dataplane_agent(paths: LabPaths, host: str) -> ServiceSpec:
+    """The lab agent (harness/lab/agent.py): routers, floating IPs, security groups, port status."""
+    argv = (str(paths.python), "-m", "harness.lab.agent", host, "--state-dir", str(dataplane_dir(paths)),
+            *neutron_config_args(paths))
+    return ServiceSpec("neutron-agent", argv, env=project_env(paths))
+
+
+def stock_nova_compute(paths: LabPaths) -> ServiceSpec:
+    return ServiceSpec("nova-compute", (str(paths.bin("nova-compute")), *nova_compute_config_args(paths)))
+
+
+def netns_nova_compute(paths: LabPaths) -> ServiceSpec:
+    """nova-compute through the launcher that makes the lab's virt driver loadable."""
+    argv = (str(paths.python), "-m", "harness.lab.nova_compute", *nova_compute_config_args(paths))
+    return ServiceSpec("nova-compute", argv, env=project_env(paths))
+
+
+def dataplane_packages() -> tuple[str, ...]:
+    lines = DATAPLANE_PACKAGES_FILE.read_text().splitlines()
+    return tuple(word for line in lines if (word := line.split("#", 1)[0].strip()))
+
+
 @dataclass(frozen=True)
 class Drivers:
+    """Which virt driver and network agent the lab runs, and the Debian packages they need."""
+
     compute: ComputeOptions = field(default_factory=ComputeOptions)
-    agent: AgentFactory = fake_ovs_agent
+    agent: AgentFactory = dataplane_agent
+    compute_service: ComputeFactory = netns_nova_compute
+    packages: tuple[str, ...] = field(default_factory=dataplane_packages)
+
+    @property
+    def dataplane(self) -> bool:
+        return self.compute.dataplane
+
+    @classmethod
+    def fake(cls) -> Drivers:
+        """Nova's fake driver and the heartbeat-only agent: API behaviour only, no data plane."""
+        return cls(ComputeOptions(driver=FAKE_COMPUTE_DRIVER), fake_ovs_agent, stock_nova_compute, ())
+
+    @classmethod
+    def from_env(cls) -> Drivers:
+        """``$INTEROP_LAB_DATAPLANE``: ``netns`` (default) or ``fake``."""
+        mode = os.environ.get(DATAPLANE_ENV, "").strip().lower() or "netns"
+        if mode == "netns":
+            return cls()
+        if mode == "fake":
+            return cls.fake()
+        raise LabError(f"{DATAPLANE_ENV}={mode!r}: expected netns or fake")
 
 
 # start order; down stops in tiers: every OpenStack service at once, then the message bus,
@@ -86,6 +159,31 @@ def rabbitmq_env(paths: LabPaths, ports: Ports) -> dict[str, str]:
     }
 
 
+def service_configs(paths: LabPaths) -> dict[str, tuple[Path, ...]]:
+    """The generated files each service reads: a change to one restarts the service."""
+    etc = paths.etc
+    neutron = (etc / "neutron" / "neutron.conf", etc / "neutron" / "ml2_conf.ini")
+    nova = (etc / "nova" / "nova.conf",)
+    rabbitmq = (etc / "rabbitmq" / "rabbitmq.conf", etc / "rabbitmq" / "enabled_plugins")
+
+    def uwsgi(name: str) -> Path:
+        return etc / "uwsgi" / f"{name}.ini"
+
+    return {
+        "mariadb": (), "epmd": (), "rabbitmq": rabbitmq,
+        "keystone": (etc / "keystone" / "keystone.conf", uwsgi("keystone")),
+        "placement": (etc / "placement" / "placement.conf", uwsgi("placement")),
+        "glance": (etc / "glance" / "glance-api.conf", etc / "glance" / "glance-api-paste.ini", uwsgi("glance")),
+        "neutron-api": (*neutron, etc / "neutron" / "api-paste.ini", uwsgi("neutron-api")),
+        "neutron-rpc": neutron,
+        "neutron-agent": neutron,
+        "nova-api": (*nova, etc / "nova" / "api-paste.ini", uwsgi("nova-api")),
+        "nova-conductor": nova,
+        "nova-scheduler": nova,
+        "nova-compute": (*nova, etc / "nova" / "nova-compute.conf"),
+    }
+
+
 def service_specs(paths: LabPaths, ports: Ports, drivers: Drivers) -> dict[str, ServiceSpec]:
     """Every long-running service of the lab, by name, in start order."""
     etc = paths.etc
@@ -116,7 +214,8 @@ def service_specs(paths: LabPaths, ports: Ports, drivers: Drivers) -> dict[str, 
             rpc = (str(paths.bin("neutron-rpc-server")), *neutron_config_args(paths))
             specs.append(ServiceSpec("neutron-rpc", rpc))
             specs.append(drivers.agent(paths, drivers.compute.host))
-    for binary in ("nova-conductor", "nova-scheduler", "nova-compute"):
+    for binary in ("nova-conductor", "nova-scheduler"):
         specs.append(ServiceSpec(binary, (str(paths.bin(binary)), *nova_args)))
+    specs.append(drivers.compute_service(paths))
     by_name = {spec.name: spec for spec in specs}
     return {name: by_name[name] for name in START_ORDER}

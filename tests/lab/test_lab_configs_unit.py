@@ -11,10 +11,17 @@ import yaml
 
 from harness.errors import LabError
 from harness.lab import default_state_dir, lab_env
-from harness.lab.configs import FAKE_COMPUTE_DRIVER, ComputeOptions, ConfigContext, render_all, render_ini
+from harness.lab.configs import (
+    FAKE_COMPUTE_DRIVER,
+    NETNS_COMPUTE_DRIVER,
+    ComputeOptions,
+    ConfigContext,
+    render_all,
+    render_ini,
+)
 from harness.lab.content import Tenant
 from harness.lab.outputs import cloud_names, write_outputs
-from harness.lab.plan import START_ORDER, STOP_TIERS, Drivers, service_specs
+from harness.lab.plan import START_ORDER, STOP_TIERS, Drivers, python_path, service_configs, service_specs
 from harness.lab.services import ServiceSpec
 from harness.lab.settings import LabPaths, Ports, Secrets, new_password, open_lab
 
@@ -62,13 +69,61 @@ def test_configs_carry_the_generated_secrets_and_no_fixed_word(paths: LabPaths) 
 
 
 def test_compute_driver_and_extra_options_are_pluggable(paths: LabPaths) -> None:
-    default = parse(rendered(paths)["nova/nova.conf"])
-    assert default["DEFAULT"]["compute_driver"] == FAKE_COMPUTE_DRIVER
+    files = rendered(paths)
+    nova, compute = parse(files["nova/nova.conf"]), parse(files["nova/nova-compute.conf"])
+    # the driver lives in nova-compute's own file: switching it restarts nova-compute only
+    assert "compute_driver" not in nova["DEFAULT"]
+    assert compute["DEFAULT"]["compute_driver"] == NETNS_COMPUTE_DRIVER
+    assert compute["DEFAULT"]["vif_plugging_is_fatal"] == "true"
+    assert int(compute["DEFAULT"]["vif_plugging_timeout"]) > 0
+    assert compute["DEFAULT"]["resume_guests_state_on_host_boot"] == "true"
+    assert compute["interop_lab"]["state_dir"] == str(paths.root / "dataplane")
+    fake = parse(rendered(paths, ComputeOptions(driver=FAKE_COMPUTE_DRIVER))["nova/nova-compute.conf"])
+    assert fake["DEFAULT"]["compute_driver"] == FAKE_COMPUTE_DRIVER
+    assert fake["DEFAULT"]["vif_plugging_timeout"] == "0" and "interop_lab" not in fake
     custom = ComputeOptions(driver="netns.NetnsDriver", nova_extra={"netns": {"bridge_prefix": "brq"}})
-    nova = parse(rendered(paths, custom)["nova/nova.conf"])
-    assert nova["DEFAULT"]["compute_driver"] == "netns.NetnsDriver"
-    assert nova["netns"]["bridge_prefix"] == "brq"
-    assert nova["DEFAULT"]["host"] == default["DEFAULT"]["host"]
+    files = rendered(paths, custom)
+    compute = parse(files["nova/nova-compute.conf"])
+    assert compute["DEFAULT"]["compute_driver"] == "netns.NetnsDriver"
+    assert compute["netns"]["bridge_prefix"] == "brq"
+    assert parse(files["nova/nova.conf"])["DEFAULT"]["host"] == nova["DEFAULT"]["host"]
+    secrets = Secrets()
+    nova_conf = {name: render_all(ConfigContext(paths, Ports(), secrets, c))[paths.etc / "nova" / "nova.conf"]
+                 for name, c in (("netns", ComputeOptions()), ("custom", custom))}
+    assert nova_conf["netns"] == nova_conf["custom"]
+
+
+def test_dataplane_is_the_default_and_fake_is_selectable(paths: LabPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INTEROP_LAB_DATAPLANE", raising=False)
+    netns = service_specs(paths, Ports(), Drivers.from_env())
+    assert netns["nova-compute"].argv[1:3] == ("-m", "harness.lab.nova_compute")
+    assert netns["neutron-agent"].argv[1:3] == ("-m", "harness.lab.agent")
+    for name in ("nova-compute", "neutron-agent"):
+        assert netns[name].argv[0] == str(paths.python)
+        assert netns[name].env["PYTHONPATH"] == str(python_path(paths))
+    assert "nftables" in Drivers().packages and "openssh-server" in Drivers().packages
+    monkeypatch.setenv("INTEROP_LAB_DATAPLANE", "fake")
+    fake_drivers = Drivers.from_env()
+    assert not fake_drivers.dataplane and fake_drivers.packages == ()
+    fake = service_specs(paths, Ports(), fake_drivers)
+    assert fake["nova-compute"].argv[0] == str(paths.bin("nova-compute"))
+    assert fake["nova-compute"].argv[-1].endswith("nova-compute.conf")
+    assert fake["neutron-agent"].argv[1].endswith("fake_agent.py")
+    # only nova-compute and the agent differ between the modes
+    assert [n for n in netns if netns[n] != fake[n]] == ["neutron-agent", "nova-compute"]
+    monkeypatch.setenv("INTEROP_LAB_DATAPLANE", "kvm")
+    with pytest.raises(LabError, match="netns or fake"):
+        Drivers.from_env()
+
+
+def test_each_service_lists_the_generated_files_it_reads(paths: LabPaths) -> None:
+    configs = service_configs(paths)
+    assert set(configs) == set(START_ORDER)
+    generated = set(render_all(ConfigContext(paths, Ports(), Secrets())))
+    for name, files in configs.items():
+        assert all(f in generated or f.name.endswith("paste.ini") for f in files), name
+    compute_only = paths.etc / "nova" / "nova-compute.conf"
+    assert [n for n, files in configs.items() if compute_only in files] == ["nova-compute"]
 
 
 def test_agent_is_pluggable_and_keeps_its_service_name(paths: LabPaths) -> None:

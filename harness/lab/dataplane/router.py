@@ -271,7 +271,8 @@ class RouterHost:
             spec = RouterSpec.from_dict(rec["spec"])
             for host_end, bridge in self._legs(spec).values():
                 fabric.delete_veth(data, host_end)
-                fabric.release_bridge(data, bridge)
+                if bridge != self.external.bridge:  # the root's gateway stays, for the next router
+                    fabric.release_bridge(data, bridge)
             system.netns_delete(rec["netns"])
             del data["routers"][router_id]
             self._sync_root_routes(data)
@@ -299,11 +300,12 @@ class RouterHost:
             if ifname[:3] in ("qr-", "qg-") and ifname not in want:
                 owner = f"router:{spec.router_id}:{ifname}"
                 host_end = next((h for h, o in data["links"].items() if o == owner), None)
+                # the bridge is read before the veth goes: deleting either end deletes both
+                bridge = system.link_master(host_end) if host_end else None
                 system.ip("link", "delete", ifname, netns=ns, check=False)
                 if host_end:
-                    bridge = system.link_master(host_end)
                     fabric.delete_veth(data, host_end)
-                    if bridge:
+                    if bridge and bridge != self.external.bridge:
                         fabric.release_bridge(data, bridge)
         for iface in spec.interfaces:
             if iface.ifname not in have:
