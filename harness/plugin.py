@@ -74,7 +74,7 @@ _CHALLENGE = pytest.StashKey[Challenge]()
 
 
 def run_dir_of(config: pytest.Config) -> Path:
-    return Path(config.getoption("reports_dir")) / config.stash[_RUN_ID]
+    return Path(config.getoption("reports_dir")).absolute() / config.stash[_RUN_ID]
 
 
 def selected_clouds(config: pytest.Config, challenge: Challenge) -> list[str]:

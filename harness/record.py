@@ -63,7 +63,8 @@ class RunDir:
     def __init__(self, root: Path, run_id: str) -> None:
         if not run_id or "/" in run_id or run_id.startswith("."):
             raise ValueError(f"invalid run id {run_id!r}")
-        self.root = Path(root)
+        # absolute: tools we start (ansible-runner, ssh) run in other working directories
+        self.root = Path(root).absolute()
         self.run_id = run_id
         self.path = self.root / run_id
         self.events_path = self.path / "events.jsonl"

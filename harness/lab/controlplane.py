@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from ..errors import LabError, PhaseTimeout
 from ..waiting import wait_for
 from . import backends, install
+from .stack_packages import ensure_stack_packages
 from .configs import ConfigContext, dataplane_dir, paste_files, render_all
 from .content import Tenant
 from .dataplane import names as dp_names
@@ -375,12 +376,17 @@ class BringUp:
                            "bring up a lab without one: INTEROP_LAB_DATAPLANE=fake interop lab up")
         install.ensure_packages(self.log, self.drivers.packages)
         self.write_configs()
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             # pip takes a minute: bring the database and the message bus up meanwhile
             venv = pool.submit(install.ensure_venv, self.paths.venv, self.log, self.paths.log / "pip.log")
+            # the servers' "image" is this host's filesystem: bake the stack's packages in
+            # before any server boots (a VM hides /var/lib/etcd only if it exists at boot)
+            image = pool.submit(ensure_stack_packages, self.log) if self.drivers.dataplane else None
             self.up_mariadb()
             self.up_rabbitmq()
             venv.result()
+            if image is not None:
+                image.result()
         for path, text in paste_files(self.paths).items():
             write_file(path, text)
         self.up_keystone()
