@@ -67,6 +67,7 @@ def summary_view(summary: RunSummary, default_run_id: str) -> dict[str, Any]:
     passed = totals.get("passed", 0)
     return {
         "security_groups": security_group_view(summary),
+        "stack_rows": stack_view(summary),
         "run_id": summary.run_id or default_run_id,
         "started": _time(summary.started),
         "ended": _time(summary.ended) if summary.ended is not None else "not finished",
@@ -98,6 +99,38 @@ def security_group_view(summary: RunSummary) -> list[dict[str, Any]]:
             "audit": str(details.get("audit", "")),
         })
     return view
+
+
+def _plays(details: dict[str, Any]) -> list[str]:
+    plays = details.get("plays") or []
+    return [f"{p.get('name', '?')}: {float(p.get('seconds', 0)):.1f} s" for p in plays if isinstance(p, dict)]
+
+
+def stack_view(summary: RunSummary) -> list[dict[str, Any]]:
+    """Per cloud: the Ansible plays of configure and deploy with their times, and the join time.
+
+    Like the security-group view, only named fields are taken from the details.
+    """
+    rows = []
+    for cloud in summary.clouds:
+        configure = summary.result(cloud, "configure")
+        deploy = summary.result(cloud, "deploy")
+        if configure is None and deploy is None:
+            continue
+        conf = (configure.details or {}) if configure is not None else {}
+        dep = (deploy.details or {}) if deploy is not None else {}
+        ansible = dep.get("ansible") if isinstance(dep.get("ansible"), dict) else {}
+        rows.append({
+            "cloud": cloud,
+            "configure_plays": _plays(conf),
+            "configure_changed": conf.get("changed"),
+            "deploy_plays": _plays(ansible or {}),
+            "join_s": dep.get("join_s"),
+            "cluster_ready_s": dep.get("cluster_ready_s"),
+            "leader": dep.get("leader"),
+            "sync_standbys": dep.get("sync_standbys"),
+        })
+    return rows
 
 
 def _time(ts: float | None) -> str:

@@ -123,3 +123,21 @@ def test_security_group_rules_and_audit_are_shown_but_nothing_else(tmp_path: Pat
     assert "<li>ingress tcp 22 from 172.24.4.1/32 (ssh)</li>" in html
     assert "ingress tcp 5432 from group &lt;sg&gt;" in html  # escaped
     assert "gAAAA-secret-token" not in html
+
+
+def test_ansible_play_timings_and_join_time_per_cloud(tmp_path: Path) -> None:
+    def end(phase: str, details: dict[str, object]) -> dict[str, object]:
+        return {"type": "phase-end", "ts": T0 + 9, "cloud": "lab1", "phase": phase, "start": T0 + 3, "end": T0 + 8,
+                "duration": 5.0, "outcome": "passed", "error": None, "details": details}
+
+    events = [EVENTS[0],
+              end("configure", {"plays": [{"name": "Check the hosts", "seconds": 2.98}], "changed": 6}),
+              end("deploy", {"ansible": {"plays": [{"name": "Etcd members", "seconds": 2.42}]}, "join_s": 19.13,
+                             "cluster_ready_s": 20.5, "leader": "lab1-server-0", "sync_standbys": 2,
+                             "dsn": "postgresql://app:SECRETPW@x/db"})]
+    for event in events:
+        append_event(tmp_path / "events.jsonl", event)
+    html = render_summary(tmp_path).read_text()
+    assert "Check the hosts: 3.0 s" in html and "Etcd members: 2.4 s" in html
+    assert '<td class="join">19.1 s</td>' in html and "lab1-server-0" in html
+    assert "SECRETPW" not in html and "postgresql://" not in html
