@@ -184,7 +184,8 @@ class Agent:
     def _router_host(self, external: tuple[str, ExternalNet] | None) -> Routers:
         ext = external[1] if external else None
         if self.router_host is None or (ext is not None and ext != self.external):
-            if self.router_host is not None:
+            # None -> a network is the lab's bootstrap creating `public` after the agent started
+            if self.router_host is not None and self.external is not None:
                 self._once(f"the external network changed from {self.external} to {ext}: restart the agent "
                            "after `interop lab down`", logging.ERROR)
                 return self.router_host

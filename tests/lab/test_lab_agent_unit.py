@@ -252,3 +252,18 @@ def test_only_the_lists_that_changed_are_read_again(tmp_path: Path, snap: dict[s
     rig.cycle(seconds=10)  # resync: everything
     assert rig.neutron.asked == [None, {"ports", "security_groups"}, set(), None]
     assert changed_lists(None, rig.fp) is None
+
+
+def test_an_agent_started_before_the_public_network_exists_takes_it_when_it_appears(
+        tmp_path: Path, snap: dict[str, Any]) -> None:
+    # a fresh lab: the agent starts before bootstrap creates `public`
+    empty = copy.deepcopy(snap)
+    empty["networks"] = [n for n in empty["networks"] if not n.get("router:external")]
+    rig = Rig(tmp_path, empty)
+    rig.cycle()
+    assert rig.routers.external == 0
+    rig.neutron.snap = copy.deepcopy(snap)  # bootstrap created the public network
+    rig.fp = 2
+    rig.cycle()
+    assert rig.external_args[-1] == ExternalNet(cidr="172.24.4.0/24", gateway="172.24.4.1")
+    assert rig.routers.external == 1
