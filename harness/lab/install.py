@@ -25,6 +25,8 @@ PIP_PACKAGES = ("keystone", "openstack-placement", "glance", "neutron", "nova", 
 VENV_PROBES = ("keystone-manage", "placement-manage", "glance-manage", "neutron-db-manage", "nova-manage", "uwsgi")
 VENV_STAMP = ".interop-lab-venv"
 APT = ("apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", "-q", "--no-install-recommends")
+APT_TIMEOUT = 1800  # seconds for one apt-get call: downloads on a slow mirror, plus the lock wait
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
 
 def uninstalled(packages: Sequence[str]) -> list[str]:
@@ -61,24 +63,42 @@ def missing_packages(extra: Sequence[str] = ()) -> list[str]:
 
 
 def ensure_packages(log: Callable[[str], None], extra: Sequence[str] = ()) -> None:
-    """apt-get install the missing packages; refresh the package lists only if that fails."""
+    """apt-get install the missing packages the lab needs."""
     needed = missing_packages(extra)
-    if not needed:
-        return
+    if needed:
+        apt_install(needed, log, why="the lab")
+
+
+def apt_install(packages: Sequence[str], log: Callable[[str], None], *, why: str) -> None:
+    """apt-get install ``packages`` without starting their services; refresh lists only on failure.
+
+    Like an image build: a package must not start its service on the lab host (a system
+    MariaDB, RabbitMQ or etcd would take the ports the lab and its VMs use). Debian's postinst
+    scripts ask policy-rc.d, so one that says no is in place for the install.
+    """
     if os.geteuid() != 0:
-        raise LabError(f"the lab needs Debian packages {', '.join(needed)}: run as root or install them first")
-    log(f"apt-get installing {' '.join(needed)}")
+        raise LabError(f"{why} needs Debian packages {', '.join(packages)}: run as root or install them first")
+    log(f"apt-get installing {' '.join(packages)} ({why})")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*APT, "install", *needed]
-    result = subprocess.run(install, env=env, capture_output=True, text=True)
+    install = [*APT, "install", *packages]
+    made_policy = not POLICY_RC_D.exists()
+    if made_policy:
+        POLICY_RC_D.write_text("#!/bin/sh\n# interop lab: no service starts during installs\nexit 101\n")
+        POLICY_RC_D.chmod(0o755)
+    try:
+        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT)
+        if result.returncode != 0:
+            # a fresh machine often has no (or stale) package lists: update once and retry
+            log("apt-get install failed, running apt-get update and retrying")
+            subprocess.run([*APT, "update"], env=env, capture_output=True, text=True, timeout=APT_TIMEOUT)
+            result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"apt-get install {' '.join(packages)} did not finish within {APT_TIMEOUT}s") from None
+    finally:
+        if made_policy:
+            POLICY_RC_D.unlink(missing_ok=True)
     if result.returncode != 0:
-        # a fresh machine often has no (or stale) package lists: update once and retry
-        log("apt-get install failed, running apt-get update and retrying")
-        subprocess.run([*APT, "update"], env=env, capture_output=True, text=True)
-        result = subprocess.run(install, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise LabError(f"apt-get install {' '.join(needed)} failed: {_tail(result.stderr or result.stdout)}")
-    log("Debian packages installed")
+        raise LabError(f"apt-get install {' '.join(packages)} failed: {_tail(result.stderr or result.stdout)}")
 
 
 def _constraints_digest() -> str:

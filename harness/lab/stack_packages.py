@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LabError
+from .install import apt_install
 from ..stacks.pins import (APT_PACKAGES, PATRONI_VENV, PATRONI_VERSION, PG_MAJOR, PIP_REQUIREMENTS,  # noqa: F401
                            PSYCOPG_VERSION)
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 VENV_STAMP = ".interop-stack"  # holds the requirements the venv was built with
-POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
-APT = ("apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", "-q", "--no-install-recommends")
 
 
 def missing_apt_packages(packages: tuple[str, ...] = APT_PACKAGES) -> list[str]:
@@ -66,38 +65,12 @@ def ensure_stack_packages(log: Callable[[str], None] = lambda _: None, *,
     start = time.monotonic()
     missing = missing_apt_packages()
     if missing:
-        _apt_install(missing, log)
+        apt_install(missing, log, why="the hosts-patroni stack's packages for lab VMs")
     venv_state = "present"
     if not venv_ready(venv):
         _build_venv(venv, log)
         venv_state = "built"
     return {"apt_installed": missing, "venv": venv_state, "seconds": round(time.monotonic() - start, 2)}
-
-
-def _apt_install(packages: list[str], log: Callable[[str], None]) -> None:
-    if os.geteuid() != 0:
-        raise LabError(f"the hosts-patroni stack needs Debian packages {', '.join(packages)}: "
-                       "run as root or install them first")
-    log(f"apt-get installing {' '.join(packages)} (the stack's packages for lab VMs)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    # Like an image build: the packages must not start their services on the lab host
-    # (etcd would listen on the host's 2379). Debian's postinst scripts ask policy-rc.d.
-    made_policy = not POLICY_RC_D.exists()
-    if made_policy:
-        POLICY_RC_D.write_text("#!/bin/sh\n# interop lab: no service starts during installs\nexit 101\n")
-        POLICY_RC_D.chmod(0o755)
-    try:
-        install = [*APT, "install", *packages]
-        result = subprocess.run(install, env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            log("apt-get install failed, running apt-get update and retrying")
-            subprocess.run([*APT, "update"], env=env, capture_output=True, text=True)
-            result = subprocess.run(install, env=env, capture_output=True, text=True)
-    finally:
-        if made_policy:
-            POLICY_RC_D.unlink(missing_ok=True)
-    if result.returncode != 0:
-        raise LabError(f"apt-get install {' '.join(packages)} failed: {_tail(result.stderr or result.stdout)}")
 
 
 def _build_venv(venv: Path, log: Callable[[str], None]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from harness.errors import LabError
+from harness.lab import install as lab_install
 from harness.lab import stack_packages as sp
 
 
@@ -75,7 +76,7 @@ def test_installs_what_is_missing_without_starting_services(tmp_path: Path, monk
         return real(cmd, **kw)
 
     monkeypatch.setattr(sp.subprocess, "run", watching)
-    monkeypatch.setattr(sp, "POLICY_RC_D", policy)
+    monkeypatch.setattr(lab_install, "POLICY_RC_D", policy)
     venv = tmp_path / "venv"
     venv.mkdir()  # what `python -m venv` would make
     done = sp.ensure_stack_packages(venv=venv)
@@ -91,6 +92,6 @@ def test_installs_what_is_missing_without_starting_services(tmp_path: Path, monk
 def test_a_failed_install_is_a_lab_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sp.subprocess, "run", FakeRun("", fail=("install",)))
     monkeypatch.setattr(sp.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(sp, "POLICY_RC_D", tmp_path / "policy-rc.d")
+    monkeypatch.setattr(lab_install, "POLICY_RC_D", tmp_path / "policy-rc.d")
     with pytest.raises(LabError, match="apt-get install .* failed: E: nope"):
         sp.ensure_stack_packages(venv=tmp_path / "venv")
