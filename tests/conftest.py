@@ -6,6 +6,7 @@ need it skip, with the reason, when it is not up; ``make test`` brings it up fir
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,24 @@ def lab_info(lab_state_dir: Path) -> LabInfo:
     if info is None:
         pytest.skip(f"the lab in {lab_state_dir} runs but has registered no clouds; run `interop lab up`")
     return info
+
+
+@pytest.fixture
+def clouds_yaml(tmp_path: Path) -> Path:
+    """A clouds.yaml with one cloud, lab1, whose endpoint does not answer (port 9 on loopback)."""
+    path = tmp_path / "clouds.yaml"
+    path.write_text("clouds:\n  lab1:\n    auth: {auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}\n")
+    return path
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """``run_cli("run", "--challenge", f)`` -> (exit code, stdout, stderr) of the `interop` command."""
+    from harness import cli
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        rc = cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return run

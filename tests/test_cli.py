@@ -7,53 +7,40 @@ import pytest
 from harness import cli
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    rc = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-@pytest.fixture
-def clouds_yaml(tmp_path: Path) -> Path:
-    path = tmp_path / "clouds.yaml"
-    path.write_text("clouds:\n  lab1:\n    auth: {auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}\n")
-    return path
-
-
-def test_run_with_unknown_cloud(tmp_path, clouds_yaml, capsys):
+def test_run_with_unknown_cloud(tmp_path, clouds_yaml, run_cli):
     challenge = tmp_path / "challenge.yaml"
     challenge.write_text("clouds: {lab1: {}, lab9: {}}\n")
-    rc, _, err = run_cli(capsys, "run", "--challenge", str(challenge), "--clouds-yaml", str(clouds_yaml))
+    rc, _, err = run_cli("run", "--challenge", str(challenge), "--clouds-yaml", str(clouds_yaml))
     assert rc == 2
     assert err.strip() == f"interop: error: {challenge}: clouds.lab9: cloud 'lab9' is not in clouds.yaml (known: lab1)"
 
 
-def test_run_with_bad_field_type(tmp_path, clouds_yaml, capsys):
+def test_run_with_bad_field_type(tmp_path, clouds_yaml, run_cli):
     challenge = tmp_path / "challenge.yaml"
     challenge.write_text("clouds: {lab1: {nodes: [1, 2]}}\n")
-    rc, _, err = run_cli(capsys, "run", "--challenge", str(challenge), "--clouds-yaml", str(clouds_yaml))
+    rc, _, err = run_cli("run", "--challenge", str(challenge), "--clouds-yaml", str(clouds_yaml))
     assert rc == 2
     assert err.count("\n") == 1 and f"{challenge}: clouds.lab1.nodes: Input should be a valid integer" in err
 
 
-def test_run_with_missing_clouds_yaml(tmp_path, capsys):
+def test_run_with_missing_clouds_yaml(tmp_path, run_cli):
     challenge = tmp_path / "challenge.yaml"
     challenge.write_text("clouds: {lab1: {}}\n")
-    rc, _, err = run_cli(capsys, "run", "--challenge", str(challenge), "--clouds-yaml", str(tmp_path / "none.yaml"))
+    rc, _, err = run_cli("run", "--challenge", str(challenge), "--clouds-yaml", str(tmp_path / "none.yaml"))
     assert rc == 2
     assert err.strip() == f"interop: error: clouds.yaml not found: {tmp_path / 'none.yaml'}"
 
 
-def test_run_with_subset_not_in_challenge(tmp_path, clouds_yaml, capsys):
+def test_run_with_subset_not_in_challenge(tmp_path, clouds_yaml, run_cli):
     challenge = tmp_path / "challenge.yaml"
     challenge.write_text("clouds: {lab1: {}}\n")
-    rc, _, err = run_cli(capsys, "run", "--challenge", str(challenge), "--clouds-yaml", str(clouds_yaml),
+    rc, _, err = run_cli("run", "--challenge", str(challenge), "--clouds-yaml", str(clouds_yaml),
                          "--clouds", "lab1,lab2")
     assert rc == 2 and "--clouds: lab2 not in the challenge file (has: lab1)" in err
 
 
-def test_clouds_reports_unreachable_cloud_and_exits_1(clouds_yaml, capsys):
-    rc, out, err = run_cli(capsys, "clouds", "--clouds-yaml", str(clouds_yaml))
+def test_clouds_reports_unreachable_cloud_and_exits_1(clouds_yaml, run_cli):
+    rc, out, err = run_cli("clouds", "--clouds-yaml", str(clouds_yaml))
     assert rc == 1
     row = [line for line in out.splitlines() if line.startswith("lab1")][0]
     assert "FAILED" in row and "unreachable" in row
