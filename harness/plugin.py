@@ -73,8 +73,11 @@ _RUN_ID = pytest.StashKey[str]()
 _CHALLENGE = pytest.StashKey[Challenge]()
 
 
-def run_dir_of(config: pytest.Config) -> Path:
-    return Path(config.getoption("reports_dir")).absolute() / config.stash[_RUN_ID]
+def run_dir_of(config: pytest.Config) -> Any:
+    """This session's RunDir (not created): the reports dir option and the controller's run id."""
+    from .record import RunDir
+
+    return RunDir(Path(config.getoption("reports_dir")), config.stash[_RUN_ID])
 
 
 def selected_clouds(config: pytest.Config, challenge: Challenge) -> list[str]:
@@ -122,8 +125,6 @@ def interop_clouds() -> CloudsConfig:
 
 @pytest.fixture(scope="session")
 def interop_run_dir(pytestconfig: pytest.Config) -> Path:
-    from .record import RunDir
-
     return start_run(pytestconfig).path
 
 
@@ -133,9 +134,9 @@ def start_run(config: pytest.Config) -> Any:
     Workers start phases before the controller hears of them, so each process that touches the
     run tries; an O_EXCL marker file makes only the first one write the event.
     """
-    from .record import RunDir, append_event
+    from .record import append_event
 
-    run = RunDir(Path(config.getoption("reports_dir")), config.stash[_RUN_ID]).create()
+    run = run_dir_of(config).create()
     try:
         os.close(os.open(run.path / ".run-started", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
     except FileExistsError:
@@ -272,11 +273,11 @@ class Progress:
             self.say(f"[{cloud}] {phase} {outcome} in {report.duration:.2f}s{tail}")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from .record import RunDir, append_event
+        from .record import append_event
 
         if not self.started:
             return
-        run = RunDir(Path(self.config.getoption("reports_dir")), self.config.stash[_RUN_ID])
+        run = run_dir_of(self.config)
         append_event(run.events_path, {"type": "run-end", "ts": time.time(), "run_id": run.run_id,
                                        "exitstatus": int(exitstatus)})
         try:
