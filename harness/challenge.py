@@ -36,6 +36,10 @@ from .errors import ConfigError
 STACKS = ("hosts-patroni", "k8s-cockroach")
 DEFAULT_CHALLENGE = "challenge.yaml"
 PHASE_TIMEOUT_DEFAULTS = {"identity": 60.0}
+# What `timeouts:` may bound: the phases, and `peers` (the wait for the other clouds'
+# addresses). A misspelt key would otherwise be ignored and leave the 600 s default in force.
+TIMEOUT_KEYS = ("identity", "keypair", "network", "security-groups", "servers", "floating-ips", "peers",
+                "ssh-ready", "configure", "deploy", "teardown")
 
 
 class _Strict(BaseModel):
@@ -133,6 +137,14 @@ class Challenge(_Strict):
     timeouts: dict[str, Annotated[float, Field(gt=0)]] = {}
     # Rules opening a port to 0.0.0.0/0 must be asked for here, by port, or never happen.
     open_to_world: list[Annotated[int, Field(ge=1, le=65535)]] = []
+
+    @field_validator("timeouts")
+    @classmethod
+    def _known_timeouts(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(TIMEOUT_KEYS))
+        if unknown:
+            raise ValueError(f"unknown timeout {', '.join(map(repr, unknown))} (known: {', '.join(TIMEOUT_KEYS)})")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.challenge import FloatingIpPool, FloatingIpPreallocated, challenge_path, load_challenge
+from harness.challenge import Challenge, FloatingIpPool, FloatingIpPreallocated, challenge_path, load_challenge
 from harness.errors import ConfigError
 
 
@@ -95,3 +95,17 @@ def test_challenge_path_precedence(monkeypatch, tmp_path):
 def test_bad_cidr_is_reported(tmp_path):
     with pytest.raises(ConfigError, match=r"clouds\.a\.cidr"):
         load_challenge(write(tmp_path, "clouds: {a: {cidr: 10.0.0.1/24}}"))
+
+
+def test_misspelt_timeout_is_rejected_by_name(tmp_path):
+    with pytest.raises(ConfigError, match=r"timeouts: .*unknown timeout 'server' \(known: identity, .*peers"):
+        load_challenge(write(tmp_path, "clouds: {a: {}}\ntimeouts: {server: 30}"))
+
+
+def test_every_phase_and_the_peer_wait_can_be_bounded():
+    from harness.challenge import TIMEOUT_KEYS
+    from harness.phases import PHASES
+
+    assert set(PHASES) <= set(TIMEOUT_KEYS)
+    ch = Challenge.model_validate({"clouds": {"a": {}}, "timeouts": {"peers": 5, "deploy": 7}})
+    assert (ch.timeout("peers"), ch.timeout("deploy"), ch.timeout("servers")) == (5, 7, 600.0)

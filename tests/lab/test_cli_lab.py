@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from procs import run_bounded
 
 from harness.lab import LabInfo
 
@@ -18,8 +18,7 @@ INTEROP = str(Path(sys.executable).with_name("interop"))
 
 
 def interop(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([INTEROP, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return run_bounded([INTEROP, *args], timeout=timeout, env=env)
 
 
 def three(lab_info: LabInfo) -> list[str]:
