@@ -148,7 +148,12 @@ def pytest_command(args: argparse.Namespace, clouds: Sequence[str], run_id: str)
     workers = min(MAX_WORKERS, len(clouds)) if args.workers is None else args.workers
     cmd = [sys.executable, "-m", "pytest", str(args.scenarios or _scenarios_dir()),
            "--challenge", str(args.challenge_path), "--run-id", run_id, "--reports-dir", str(reports),
-           "--junitxml", str(reports / run_id / "junit.xml"), "-p", "no:cacheprovider", "-q"]
+           "--junitxml", str(reports / run_id / "junit.xml"), "-q",
+           # A scenario run is not a unit-test session: no cache, no assertion rewriting (phases
+           # fail with the harness's own errors), no garbage-collection pass at exit hunting
+           # unraisable exceptions, no requests-mock fixture. Each costs every xdist worker
+           # start-up time, and there is one worker per cloud (benchmarks/bench_fanout.py).
+           "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:requests_mock", "--assert=plain"]
     if args.clouds:
         cmd += ["--clouds", args.clouds]
     if workers > 0:

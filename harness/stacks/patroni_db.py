@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from psycopg.conninfo import make_conninfo
 
 from ..configure.inventory import Server, ssh_common_args
 from ..errors import CloudError, ConfigError
@@ -62,6 +61,10 @@ class PatroniDatabase(Database):
 
     # ---- clients
     def dsn(self, *, read_write: bool = True, member: str | None = None, redact: bool = False) -> str:
+        # psycopg is imported here, not at the top: every xdist worker imports this module
+        # through the phase table, and psycopg's import is a fifth of a worker's start-up.
+        from psycopg.conninfo import make_conninfo
+
         servers = [self._server(member)] if member else [self._server(n) for n in self.expected]
         return make_conninfo(
             host=",".join(s.public_ip for s in servers), port=",".join(str(PG_PORT) for _ in servers),
