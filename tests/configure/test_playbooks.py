@@ -74,3 +74,25 @@ def test_standalone_sync_standbys_default(tmp_path: Path, clouds: dict[str, int]
     r = _run(_tool("ansible-playbook"), "-i", "inv.json", "show.yml", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"SYNC={expected}" in r.stdout
+
+
+@pytest.mark.parametrize(("members", "senders", "slots"), [(2, 10, 10), (6, 14, 10), (12, 26, 14)])
+def test_patroni_config_has_a_wal_sender_for_every_member_and_a_basebackup(
+        tmp_path: Path, members: int, senders: int, slots: int) -> None:
+    """Each replica holds a WAL sender and a slot; a new one's pg_basebackup two more senders."""
+    hosts = {f"m{i}": {"cloud": f"c{i % 3}", "public_ip": f"10.9.0.{i + 1}", "private_ip": f"10.8.0.{i + 1}",
+                       "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+             for i in range(members)}
+    inventory = {"all": {"children": {"patroni": {"hosts": hosts}, "etcd": {"hosts": {"m0": {}}}}}}
+    (tmp_path / "inv.json").write_text(json.dumps(inventory))
+    out = tmp_path / "patroni.yml"
+    (tmp_path / "render.yml").write_text(
+        "- hosts: m0\n  gather_facts: false\n  tasks:\n"
+        f"    - ansible.builtin.template: {{src: {PLAYBOOKS / 'templates' / 'patroni.yml.j2'}, dest: {out}}}\n")
+    secrets = {k: "x" for k in ("db_superuser_password", "db_replication_password", "db_rewind_password",
+                                "db_password")}
+    shutil.copytree(PLAYBOOKS / "group_vars", tmp_path / "group_vars")
+    r = _run(_tool("ansible-playbook"), "-i", "inv.json", "render.yml", "-e", json.dumps(secrets), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    params = yaml.safe_load(out.read_text())["bootstrap"]["dcs"]["postgresql"]["parameters"]
+    assert (params["max_wal_senders"], params["max_replication_slots"]) == (senders, slots)
