@@ -62,7 +62,7 @@ class Cloud:
         self.public = conn.network.find_network(PUBLIC_NETWORK)
         self.router = conn.network.create_router(name=f"{prefix}-router",
                                                  external_gateway_info={"network_id": self.public.id})
-        conn.network.add_interface_to_router(self.router, subnet_id=self.subnet.id)
+        conn.network.add_interface_to_router(self.router, subnet=self.subnet.id)
         self.sg = conn.network.create_security_group(name=f"{prefix}-sg")
         conn.network.create_security_group_rule(security_group_id=self.sg.id, direction="ingress", protocol="tcp",
                                                 port_range_min=22, port_range_max=22,
@@ -88,7 +88,7 @@ class Cloud:
             conn.network.delete_ip(fip, ignore_missing=True)
         for port in self.ports:
             conn.network.delete_port(port, ignore_missing=True)
-        conn.network.remove_interface_from_router(self.router, subnet_id=self.subnet.id)
+        conn.network.remove_interface_from_router(self.router, subnet=self.subnet.id)
         conn.network.delete_router(self.router)
         conn.network.delete_network(self.net)
         conn.network.delete_security_group(self.sg)

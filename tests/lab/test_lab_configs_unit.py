@@ -185,6 +185,7 @@ def test_generated_files(tmp_path: Path) -> None:
     assert challenge.read_text() == (
         "stack: hosts-patroni\nclouds:\n  lab1: {}\n  lab2: {}\n  lab3: {}\ndefaults:\n"
         "  image: interop-lab-image\n  flavor: interop.small\n  floating_ip: auto\n  nodes: 2\n  ssh_user: root\n"
+        "timeouts:\n  servers: 300\n  peers: 300\n  ssh-ready: 120\n  configure: 300\n  deploy: 300\n  teardown: 300\n"
     )
 
 

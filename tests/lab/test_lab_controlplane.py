@@ -11,6 +11,8 @@ import yaml
 
 from harness.lab import LabInfo, lab_status, lab_up
 from harness.lab.content import FLAVOR_NAME, IMAGE_NAME
+from harness.challenge import load_challenge
+from harness.lab.outputs import LAB_TIMEOUTS
 from harness.lab.plan import START_ORDER
 
 pytestmark = pytest.mark.lab
@@ -66,4 +68,6 @@ def test_challenge_yaml_names_the_lab_clouds(lab_info: LabInfo) -> None:
         "stack": "hosts-patroni",
         "clouds": {name: {} for name in lab_info.cloud_names},
         "defaults": {"image": IMAGE_NAME, "flavor": FLAVOR_NAME, "floating_ip": "auto", "nodes": 2, "ssh_user": "root"},
+        "timeouts": LAB_TIMEOUTS,
     }
+    load_challenge(lab_info.challenge_yaml, known_clouds=lab_info.cloud_names)  # valid, timeouts included

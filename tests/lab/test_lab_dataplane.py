@@ -139,7 +139,7 @@ def sites(state_dir: Path, lab_info: LabInfo, ssh: Ssh) -> Iterator[list[Site]]:
             public = conn.network.find_network(PUBLIC_NETWORK)
             site.router = conn.network.create_router(name=f"{prefix}-router",
                                                      external_gateway_info={"network_id": public.id})
-            conn.network.add_interface_to_router(site.router, subnet_id=site.subnet.id)
+            conn.network.add_interface_to_router(site.router, subnet=site.subnet.id)
             site.sg = conn.network.create_security_group(name=f"{prefix}-sg")
             conn.network.create_security_group_rule(security_group_id=site.sg.id, direction="ingress",
                                                     protocol="tcp", port_range_min=22, port_range_max=22,
@@ -160,7 +160,7 @@ def cleanup(sites: list[Site], prefix: str) -> None:
             lambda: [conn.compute.wait_for_delete(s, wait=120) for s in conn.compute.servers(name=f"{prefix}-server")],
             lambda: [conn.network.delete_ip(f) for f in conn.network.ips(port_id=site.port.id)] if site.port else None,
             lambda: [conn.network.delete_port(p) for p in conn.network.ports(name=f"{prefix}-port")],
-            lambda: conn.network.remove_interface_from_router(site.router, subnet_id=site.subnet.id)
+            lambda: conn.network.remove_interface_from_router(site.router, subnet=site.subnet.id)
             if site.router and site.subnet else None,
             lambda: conn.network.delete_router(site.router) if site.router else None,
             lambda: conn.network.delete_network(site.network) if site.network else None,
@@ -330,7 +330,7 @@ def test_routers_go_with_their_neutron_routers(sites: list[Site], state_dir: Pat
         rid = site.router.id
         assert rid in Ledger(dp).read()["routers"]
         site.conn.network.delete_ip(site.fip)
-        site.conn.network.remove_interface_from_router(site.router, subnet_id=site.subnet.id)
+        site.conn.network.remove_interface_from_router(site.router, subnet=site.subnet.id)
         site.conn.network.delete_router(site.router)
         site.router = None
         try:
