@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 import openstack
@@ -122,15 +123,34 @@ def ensure_public_network(conn: Connection) -> None:
                                    is_dhcp_enabled=False, **PUBLIC_SUBNET)
 
 
+def host_os(os_release: Path = Path("/etc/os-release")) -> dict[str, str]:
+    """``os_distro``/``os_version`` of this host: a lab server's root *is* the host's filesystem."""
+    fields: dict[str, str] = {}
+    try:
+        for line in os_release.read_text().splitlines():
+            key, _, value = line.partition("=")
+            fields[key.strip()] = value.strip().strip('"')
+    except OSError:
+        return {}
+    out = {"os_distro": fields.get("ID", "").lower(), "os_version": fields.get("VERSION_ID", "")}
+    return {k: v for k, v in out.items() if v}
+
+
 def ensure_image(conn: Connection) -> None:
+    """The lab's image, tagged with the host's OS as real clouds tag theirs, so that discovery
+    (``interop clouds --discover``, a challenge without ``image:``) finds it like any cloud's."""
     images = cast(ImageV2, conn.image)
     image = images.find_image(IMAGE_NAME)
+    tags = host_os()
     if image is not None and image.status == "active":
+        stale = {k: v for k, v in tags.items() if getattr(image, k, None) != v}
+        if stale:  # a lab made before the image carried them
+            images.update_image(image, **stale)
         return
     if image is not None:  # an upload interrupted earlier: start over
         images.delete_image(image)
     images.create_image(name=IMAGE_NAME, data=IMAGE_DATA, disk_format="raw", container_format="bare",
-                            visibility="public", allow_duplicates=True)
+                        visibility="public", allow_duplicates=True, **tags)
 
 
 def ensure_flavor(conn: Connection) -> None:

@@ -97,7 +97,7 @@ def resolve_image(ctx: Context, wanted: str | None, stack: str) -> Choice:
     ranked.sort(key=lambda ri: str(getattr(ri[1], "created_at", "") or ""), reverse=True)  # newest first,
     ranked.sort(key=lambda ri: ri[0])  # then (stable) by the stack's OS preference
     image = ranked[0][1]
-    return Choice(image.id, image.name, "discovered", f"matches {needs.os[ranked[0][0]]}; {len(ranked)} candidates",
+    return Choice(image.id, image.name, "discovered", f"matches {needs.os[ranked[0][0]]}; {len(ranked)} candidate(s)",
                   min_ram_mb=_int(image, "min_ram"), min_disk_gb=_int(image, "min_disk"))
 
 

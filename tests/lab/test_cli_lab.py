@@ -12,6 +12,7 @@ import yaml
 from procs import run_bounded
 
 from harness.lab import LabInfo
+from harness.lab.content import FLAVOR_NAME, IMAGE_NAME
 
 pytestmark = pytest.mark.lab
 INTEROP = str(Path(sys.executable).with_name("interop"))
@@ -47,6 +48,13 @@ def test_clouds_lists_every_lab_cloud_with_latency(lab_info: LabInfo) -> None:
     # the password is never printed
     secret = yaml.safe_load(lab_info.clouds_yaml.read_text())["clouds"]["lab1"]["auth"]["password"]
     assert secret not in proc.stdout + proc.stderr
+
+
+def test_discover_proposes_the_lab_image_flavor_and_floating_ips(lab_info: LabInfo) -> None:
+    proc = interop("clouds", "--discover", "--clouds", "lab1", "--clouds-yaml", str(lab_info.clouds_yaml))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proposal = yaml.safe_load(proc.stdout)
+    assert proposal["clouds"]["lab1"] == {"image": IMAGE_NAME, "flavor": FLAVOR_NAME, "floating_ip": "auto"}
 
 
 def test_clouds_with_one_wrong_password_fails_that_cloud_only(lab_info: LabInfo, wrong_password_clouds: Path) -> None:

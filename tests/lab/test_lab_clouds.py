@@ -13,6 +13,7 @@ from openstack.connection import Connection
 
 from harness.lab import LabInfo
 from harness.lab.content import COMPUTE_QUOTAS, FLAVOR, FLAVOR_NAME, IMAGE_NAME, NETWORK_QUOTAS, PUBLIC_NETWORK
+from harness.lab.bootstrap import host_os
 from harness.lab.outputs import ADMIN_CLOUD
 
 pytestmark = pytest.mark.lab
@@ -87,6 +88,8 @@ def test_image_and_flavor_are_visible_to_every_tenant(tenants: dict[str, Connect
     for name, conn in tenants.items():
         image = conn.image.find_image(IMAGE_NAME)
         assert image is not None and image.status == "active" and image.visibility == "public", name
+        # a lab server's root is this host's filesystem: the image says which OS that is
+        assert {"os_distro": image.os_distro, "os_version": image.os_version} == host_os(), name
         flavor = conn.compute.find_flavor(FLAVOR_NAME)
         assert flavor is not None, name
         assert (flavor.ram, flavor.vcpus, flavor.disk) == (FLAVOR["ram"], FLAVOR["vcpus"], FLAVOR["disk"])

@@ -195,3 +195,14 @@ def test_lab_env_prints_exports() -> None:
         "export INTEROP_CHALLENGE='/srv/my lab/challenge.yaml'",
         "export INTEROP_LAB_DIR='/srv/my lab'",
     ]
+
+
+def test_host_os_reads_os_release_for_the_lab_image(tmp_path: Path) -> None:
+    from harness.lab.bootstrap import host_os
+
+    release = tmp_path / "os-release"
+    release.write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n')
+    assert host_os(release) == {"os_distro": "debian", "os_version": "12"}
+    release.write_text("ID=Arch\n")  # rolling: no version
+    assert host_os(release) == {"os_distro": "arch"}
+    assert host_os(tmp_path / "missing") == {}

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from harness.lab import LabInfo
+from harness.lab.content import IMAGE_NAME
 from harness.provision.ledger import Ledger
 from harness.provision.naming import Names, run_prefix
 from harness.record import new_run_id, read_events
@@ -136,7 +137,12 @@ def assert_no_secrets_in(run_dir: Path, lab: dict[str, Any]) -> None:
 
 
 def test_the_whole_challenge_passes_on_every_cloud_and_leaves_nothing(lab: dict[str, Any], tmp_path: Path) -> None:
-    challenge = write_challenge(tmp_path, lab["challenge"])
+    # no image or flavor given: every cloud discovers them, as with a challenge file written
+    # without knowing the vendors' names
+    base = json.loads(json.dumps(lab["challenge"]))
+    for key in ("image", "flavor"):
+        base["defaults"].pop(key, None)
+    challenge = write_challenge(tmp_path, base)
     run_id = new_run_id()
     reports = tmp_path / "reports"
     t0 = time.monotonic()
@@ -153,6 +159,9 @@ def test_the_whole_challenge_passes_on_every_cloud_and_leaves_nothing(lab: dict[
         fips = ends[(cloud, "floating-ips")]["details"]
         assert len(fips["addresses"]) == 2 and fips["peers"] == {c: 2 for c in lab["conns"]}
         assert ends[(cloud, "teardown")]["details"].get("left") is None
+        chosen = ends[(cloud, "servers")]["details"]
+        assert (chosen["image"]["how"], chosen["flavor"]["how"]) == ("discovered", "discovered"), chosen
+        assert chosen["image"]["name"] == IMAGE_NAME, chosen
         sg = ends[(cloud, "security-groups")]["details"]
         assert not [r for r in sg["rules"] if "0.0.0.0/0" in r]
     assert leftovers(lab, run_dir, run_id) == {}
