@@ -333,8 +333,11 @@ class BringUp:
             bootstrap.ensure_image(conn)
             bootstrap.ensure_flavor(conn)
 
+        # not once per lab: each ensure_* is a lookup when all is in place, and a lab made by
+        # an older harness gets what a newer one adds (e.g. the image's os_distro)
         with sdk_errors("creating the public network, image and flavor"):
-            self.once("resources", shared)
+            shared()
+            (self.paths.stamps / "resources").touch()
         with sdk_errors("setting the tenant quotas"):
             for project_id in projects.values():
                 bootstrap.set_tenant_quotas(conn, project_id)
@@ -345,7 +348,7 @@ class BringUp:
         jobs: list[Callable[[], None]] = []
         if self.started or not (self.paths.stamps / "compute-ready").exists():
             jobs.append(self.compute_ready)  # any restart may have re-registered the compute host
-        if projects or not (self.paths.stamps / "resources").exists():
+        if projects or self.started or not (self.paths.stamps / "resources").exists():
             jobs.append(lambda: self.resources(projects))
         with ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(job) for job in jobs]:
