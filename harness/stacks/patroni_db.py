@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from ..configure.inventory import Server, ssh_common_args
 from ..errors import CloudError, ConfigError
 from ..waiting import wait_for
