@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.challenge import load_challenge
 from harness.lab import LabInfo, lab_status, lab_up
 from harness.lab.content import FLAVOR_NAME, IMAGE_NAME
-from harness.challenge import load_challenge
 from harness.lab.outputs import LAB_TIMEOUTS
 from harness.lab.plan import START_ORDER
 
