@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from . import cancel
 from .errors import PhaseTimeout
 
 T = TypeVar("T")
@@ -36,12 +37,14 @@ def wait_for(
 
     Exceptions listed in ``retry_on`` count as "not yet" and the last one is quoted in the
     :class:`PhaseTimeout` raised when ``timeout`` seconds pass; any other exception propagates.
+    A stop asked for through :mod:`harness.cancel` ends the wait with ``KeyboardInterrupt``.
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     start = clock()
     last: str = "no answer yet"
     while True:
+        cancel.check(what)
         try:
             value = check()
         except retry_on as exc:

@@ -1,5 +1,6 @@
 import pytest
 
+from harness import cancel
 from harness.errors import PhaseTimeout
 from harness.waiting import wait_for
 
@@ -51,3 +52,25 @@ def test_other_exceptions_propagate_at_once():
 def test_timeout_must_be_positive():
     with pytest.raises(ValueError):
         wait_for(lambda: 1, timeout=0, what="x")
+
+
+def test_a_stop_request_ends_the_wait_naming_what_it_waited_for():
+    clock = FakeClock()
+    calls: list[int] = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            cancel.request()  # as the main thread does on Ctrl-C
+
+    try:
+        with pytest.raises(KeyboardInterrupt, match="stopped while waiting for servers ACTIVE"):
+            wait_for(check, timeout=60, what="servers ACTIVE", interval=1, sleep=clock.sleep, clock=clock)
+        assert len(calls) == 3 and clock.now == 3
+        with cancel.shielded():  # teardown's waits go on
+            _, value = wait_for(lambda: "gone", timeout=1, what="servers deleted", sleep=clock.sleep, clock=clock)
+        assert value == "gone"
+        assert cancel.requested()
+    finally:
+        cancel.reset()
+    assert not cancel.requested()

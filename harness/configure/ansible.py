@@ -24,13 +24,13 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import cancel
 from ..errors import CloudError, HarnessError, PhaseTimeout, UnreachableError
 from ..record import RunDir, append_event, worker_id
 from .events import HostFailure, PlaybookSummary, PlayTiming, parse_time, summarize
@@ -38,9 +38,8 @@ from .inventory import render_inventory
 from .scrub import scrub, scrub_value
 
 PLAYBOOKS = Path(os.environ.get("INTEROP_PLAYBOOKS", Path(__file__).resolve().parents[2] / "playbooks"))
-CANCEL = threading.Event()  # set it to stop every running playbook (Ctrl-C from a caller)
 
-__all__ = ["CANCEL", "PLAYBOOKS", "HostFailure", "PlayTiming", "PlaybookResult", "PlaybookSummary",
+__all__ = ["PLAYBOOKS", "HostFailure", "PlayTiming", "PlaybookResult", "PlaybookSummary",
            "run_playbook", "scrub", "summarize"]
 
 
@@ -97,7 +96,7 @@ def run_playbook(
         return True
 
     def cancelled() -> bool:
-        return CANCEL.is_set()
+        return cancel.requested()
 
     venv_bin = str(Path(sys.executable).parent)
     envvars = {
@@ -153,8 +152,8 @@ def _raise_for(result: PlaybookResult, *, cloud: str, phase: str, timeout: float
         raise kind(f"ansible {result.label}: {text}", cloud=cloud, phase=phase)
     if result.status == "timeout":
         raise PhaseTimeout(f"ansible {result.label} did not finish within {timeout:.0f}s", cloud=cloud, phase=phase)
-    if result.status == "canceled":
-        raise HarnessError(f"ansible {result.label} was cancelled", cloud=cloud, phase=phase)
+    if result.status == "canceled":  # only harness.cancel stops a playbook: the run was interrupted
+        raise KeyboardInterrupt(f"ansible {result.label} stopped: the run was interrupted")
     if result.status != "successful" or result.rc != 0:
         tail = _tail(result.artifacts / "stdout.txt")
         raise HarnessError(f"ansible {result.label} ended {result.status} (rc {result.rc}): {tail}",
