@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -143,43 +142,42 @@ def _discover(config: object, names: list[str], stack: str) -> int:
 # ---- interop run ---------------------------------------------------------------------------
 
 
-def pytest_command(args: argparse.Namespace, clouds: Sequence[str], run_id: str) -> list[str]:
+def default_workers(clouds: int, cpus: int | None = None) -> int:
+    """A worker per core, at most one per cloud: each worker runs its clouds side by side in
+    threads (harness.lanes), and a worker costs about a second of CPU to start."""
+    return max(1, min(MAX_WORKERS, clouds, cpus or os.cpu_count() or 1))
+
+
+def pytest_args(args: argparse.Namespace, clouds: Sequence[str], run_id: str) -> list[str]:
+    """pytest's command line for the run (``interop run`` calls pytest in its own process)."""
     reports = Path(args.reports_dir)
-    workers = min(MAX_WORKERS, len(clouds)) if args.workers is None else args.workers
-    cmd = [sys.executable, "-m", "pytest", str(args.scenarios or _scenarios_dir()),
+    workers = default_workers(len(clouds)) if args.workers is None else args.workers
+    cmd = [str(args.scenarios or _scenarios_dir()),
            "--challenge", str(args.challenge_path), "--run-id", run_id, "--reports-dir", str(reports),
            "--junitxml", str(reports / run_id / "junit.xml"), "-q",
            # A scenario run is not a unit-test session: no cache, no assertion rewriting (phases
            # fail with the harness's own errors), no garbage-collection pass at exit hunting
            # unraisable exceptions, no requests-mock fixture. Each costs every xdist worker
-           # start-up time, and there is one worker per cloud (benchmarks/bench_fanout.py).
+           # start-up time (benchmarks/bench_fanout.py).
            "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:requests_mock", "--assert=plain"]
     if args.clouds:
         cmd += ["--clouds", args.clouds]
     if workers > 0:
-        cmd += ["-n", str(workers), "--dist", "loadgroup"]
+        # no restarts: a crashed worker's clouds cannot be taken up halfway (their lanes died)
+        cmd += ["-n", str(workers), "--dist", "loadgroup", "--max-worker-restart", "0"]
     return cmd + list(args.pytest_args)
 
 
-def _run_pytest(cmd: list[str], env: dict[str, str]) -> int:
-    """Run pytest; on Ctrl-C let it finish tearing down instead of killing it.
+def _run_pytest(pytest_argv: list[str]) -> int:
+    """pytest in this process: the challenge and clouds.yaml are parsed already, and a second
+    interpreter would import pytest, pydantic and openstacksdk all over again.
 
-    The terminal's SIGINT reaches pytest and its workers too: each tears its clouds down (the
-    cloud fixture's finalizer). ``subprocess.call`` would SIGKILL pytest at once, so we wait
-    (bounded); a second Ctrl-C, or the grace period running out, gives up on it.
+    Ctrl-C reaches pytest and its workers: each tears its clouds down (the cloud fixture's
+    finalizer, with further SIGINTs held off), and the controller waits for them (plugin).
     """
-    proc = subprocess.Popen(cmd, env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        print(f"interop: interrupted, waiting up to {TEARDOWN_GRACE:.0f}s for teardown "
-              "(Ctrl-C again to abandon it; then: interop cleanup --run-id)", file=sys.stderr, flush=True)
-        try:
-            proc.wait(timeout=TEARDOWN_GRACE)
-        except (KeyboardInterrupt, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
-        raise
+    import pytest
+
+    return int(pytest.main(pytest_argv))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -194,11 +192,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     challenge = load_challenge(args.challenge_path, known_clouds=config.names())
     clouds = selected_clouds_from(args.clouds, challenge)
     run_id = args.run_id or new_run_id()
-    env = dict(os.environ)
-    env["OS_CLIENT_CONFIG_FILE"] = str(config.path)
-    cmd = pytest_command(args, clouds, run_id)
+    os.environ["OS_CLIENT_CONFIG_FILE"] = str(config.path)  # the workers read the same file
+    if not os.environ.get("INTEROP_SLOW_EXIT"):
+        os.environ["INTEROP_FAST_EXIT"] = "1"
+    pytest_argv = pytest_args(args, clouds, run_id)
     print(f"interop: {len(clouds)} clouds ({', '.join(clouds)}), stack {challenge.stack}, run {run_id}", flush=True)
-    rc = _run_pytest(cmd, env)
+    rc = _run_pytest(pytest_argv)
     report = Path(args.reports_dir) / run_id / "index.html"
     if report.exists():
         print(f"interop: report at {report}")
@@ -344,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports-dir", default=os.environ.get("INTEROP_REPORTS", "reports"), metavar="DIR",
                    help="where run directories go (default: ./reports)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help=f"parallel workers (default: one per cloud, at most {MAX_WORKERS}; 0 = no xdist)")
+                   help=f"xdist worker processes; each runs its clouds side by side "
+                        f"(default: one per CPU core, at most one per cloud and {MAX_WORKERS}; 0 = no xdist)")
     p.add_argument("--scenarios", default=None, metavar="DIR", help="scenario directory (default: ./scenarios)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
     p.set_defaults(func=cmd_run)
@@ -411,5 +411,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def console_main() -> None:
+    """The ``interop`` command: :func:`main`, then exit without tearing the interpreter down.
+
+    After a run this process holds pytest, xdist, pydantic and openstacksdk; freeing all of
+    that object by object at exit takes a quarter of a second and does nothing a process exit
+    does not. Everything that must happen at exit still does: the atexit handlers run and the
+    output is flushed first.
+    """
+    import atexit
+
+    rc = main()
+    if os.environ.get("INTEROP_SLOW_EXIT"):
+        sys.exit(rc)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to save
+            pass
+    os._exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import cancel
 from .challenge import Challenge, CloudSettings
 from .clouds import CloudsConfig, check_identity
 from .errors import CloudError, ConfigError, HarnessError
@@ -105,6 +106,8 @@ class CloudRun:
     # live objects the phases share (connections, contexts); facts are plain data
     state: dict[str, Any] = field(default_factory=dict)
     ran: set[str] = field(default_factory=set)
+    # the thread running this cloud's phases ahead of its tests (harness.lanes), if any
+    lane: Any = None
     _conn: Any = None
     _closing: bool = False
 
@@ -206,11 +209,13 @@ def _shielded(fn: PhaseFn, run: CloudRun) -> tuple[dict[str, Any] | None, bool]:
     the ledger is for that; execnet also ``os._exit``s a worker 15 s after stopping it.
     """
     if threading.current_thread() is not threading.main_thread():
-        return fn(run), False
+        with cancel.shielded():  # a lane thread: no signal comes here, but a stop request might
+            return fn(run), False
     hits: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: hits.append(signum))
     try:
-        result = fn(run)
+        with cancel.shielded():
+            result = fn(run)
     finally:
         signal.signal(signal.SIGINT, previous)
     if hits:

@@ -1,17 +1,18 @@
 """pytest plugin (entry point ``pytest11: interop``): clouds as parameters, phases as tests.
 
-Thin on purpose: options in one group, a per-cloud fixture that calls the library, and
-progress lines in the controller process. Each scenario test takes the ``cloud_run``
-fixture and runs one phase; it is parametrized by cloud (``test_identity[lab1]``), and the
-cloud's tests share an ``xdist_group`` so ``--dist loadgroup`` keeps them on one worker, in
-order. The fixture is session-scoped per cloud parameter, so its teardown runs when the
-worker is done with that cloud, after failures and on Ctrl-C alike.
+Thin on purpose: options in one group, a per-cloud fixture that calls the library, and the
+run's progress in the controller process (harness.progress). Each scenario test takes the
+``cloud_run`` fixture and reports one phase; it is parametrized by cloud
+(``test_identity[lab1]``). Under ``--dist loadgroup`` the clouds are dealt to the workers up
+front (harness.scheduling) and each process runs its clouds side by side, a lane (thread) per
+cloud running its phases in order (harness.lanes); the tests wait for their phases. The
+session fixture stops the lanes and waits for their teardown, after failures and on Ctrl-C alike.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -27,7 +28,10 @@ from .clouds import CloudsConfig
 from .errors import ConfigError, HarnessError
 from .phases import CloudRun, SkipCloud
 
+log = logging.getLogger(__name__)
+
 RUN_ID_KEY = "interop_run_id"
+FAST_EXIT_ENV = "INTEROP_FAST_EXIT"  # set by `interop run` for its workers (pytest_unconfigure)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,12 +65,46 @@ def pytest_configure(config: pytest.Config) -> None:
                 selected_clouds(config, _challenge(config))
             except HarnessError as exc:
                 raise pytest.UsageError(str(exc)) from None
+        from .progress import Progress
+
         config.pluginmanager.register(Progress(config), "interop-progress")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """An ``interop run`` worker ends here, without the interpreter's teardown.
+
+    Its results went to the controller in pytest_sessionfinish; freeing openstacksdk, pytest
+    and pydantic object by object takes each worker a quarter of a second of CPU, and the
+    controller waits for every worker to exit. atexit handlers still run. Only for the workers
+    of ``interop run`` (``--run-id`` set by it), never for a plain pytest session.
+    """
+    if not _is_worker(config) or not os.environ.get(FAST_EXIT_ENV):
+        return
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
+
+
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller hook: every worker writes into the controller's run."""
+    """xdist controller hook: every worker writes into the controller's run, and is dealt its clouds."""
+    from .scheduling import ALL_KEY, ASSIGNED_KEY, deal
+
     node.workerinput[RUN_ID_KEY] = node.config.stash[_RUN_ID]
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    try:
+        clouds = selected_clouds(node.config, _challenge(node.config))
+    except HarnessError:
+        return  # the workers' collection reports the bad challenge file, once, clearly
+    node.workerinput[ALL_KEY] = clouds
+    node.workerinput[ASSIGNED_KEY] = deal(clouds, node.workerinput["workerid"], node.workerinput["workercount"])
 
 
 _RUN_ID = pytest.StashKey[str]()
@@ -160,25 +198,95 @@ class CloudRuns:
     def __init__(self, challenge: Challenge, clouds: CloudsConfig, run_dir: Path) -> None:
         self.challenge, self.clouds, self.run_dir = challenge, clouds, run_dir
         self.runs: dict[str, CloudRun] = {}
+        self.lanes: list[Any] = []
 
     def get(self, cloud: str) -> CloudRun:
         if cloud not in self.runs:
             self.runs[cloud] = CloudRun(cloud=cloud, challenge=self.challenge, clouds=self.clouds, run_dir=self.run_dir)
         return self.runs[cloud]
 
+    def start_lanes(self, plan: dict[str, list[str]]) -> None:
+        """Run each planned cloud's phases in a lane of its own, starting now."""
+        from .lanes import start_lanes
+
+        self.lanes = start_lanes((self.get(cloud), phases) for cloud, phases in plan.items())
+
     def close_all(self) -> None:
+        from .lanes import stop_lanes
+
+        if self.lanes:
+            left = _sigint_held(lambda: stop_lanes(self.lanes, timeout=_teardown_grace()))
+            for cloud in left:
+                log.warning("cloud %s: still tearing down at exit; run `interop cleanup --run-id`", cloud)
         for run in self.runs.values():
-            run.close()
+            if run.lane is None:
+                run.close()
+
+
+def lane_plan(config: pytest.Config, items: list[pytest.Item]) -> dict[str, list[str]]:
+    """The phases, in order, of each cloud this process runs in lanes.
+
+    Without xdist that is every cloud; in a worker, the clouds dealt to it. Under another
+    ``--dist`` mode no one knows which worker gets a cloud's phases, so there are no lanes and
+    each test runs its phase itself.
+    """
+    from .phases import PHASES
+    from .scheduling import ASSIGNED_KEY
+
+    if _is_worker(config):
+        mine = config.workerinput.get(ASSIGNED_KEY)  # type: ignore[attr-defined]
+        if mine is None:
+            return {}
+        wanted: set[str] | None = set(mine)
+    else:
+        wanted = None
+    plan: dict[str, list[str]] = {}
+    for item in items:
+        props = dict(item.user_properties)
+        cloud, phase = props.get("interop_cloud"), props.get("interop_phase")
+        if cloud is None or phase not in PHASES or (wanted is not None and cloud not in wanted):
+            continue
+        plan.setdefault(str(cloud), []).append(str(phase))
+    return plan
 
 
 @pytest.fixture(scope="session")
-def interop_cloud_runs(interop_challenge: Challenge, interop_clouds: CloudsConfig,
+def interop_cloud_runs(request: pytest.FixtureRequest, interop_challenge: Challenge, interop_clouds: CloudsConfig,
                        interop_run_dir: Path) -> Iterator[CloudRuns]:
+    from . import cancel
+
+    cancel.reset()
     runs = CloudRuns(interop_challenge, interop_clouds, interop_run_dir)
     try:
+        runs.start_lanes(lane_plan(request.config, request.session.items))
         yield runs
     finally:
         runs.close_all()
+
+
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    """Ctrl-C reaches only the main thread: tell the lanes to stop at their next wait."""
+    from . import cancel
+
+    cancel.request()
+
+
+def _teardown_grace() -> float:
+    from .cli import TEARDOWN_GRACE
+
+    return TEARDOWN_GRACE
+
+
+def _sigint_held(fn: Any) -> Any:
+    """``fn()`` with SIGINT only noted meanwhile: execnet stops a worker with SIGINT, which
+    must not cut short the lanes' teardown (see phases._shielded)."""
+    if threading.current_thread() is not threading.main_thread():
+        return fn()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: log.warning("interrupted: finishing teardown first"))
+    try:
+        return fn()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture
@@ -188,14 +296,31 @@ def cloud_run(cloud_name: str, interop_cloud_runs: CloudRuns) -> CloudRun:
 
 
 def run_phase(run: CloudRun, phase: str) -> dict[str, Any]:
-    """What a scenario test calls: the phase, with an earlier failure turned into a skip."""
+    """What a scenario test calls: the phase's outcome, with an earlier failure turned into a skip.
+
+    When the cloud runs in a lane the phase is already running there (or done): wait for it.
+    """
     try:
+        if run.lane is not None and phase in run.lane.phases:
+            return run.lane.outcome(phase)  # type: ignore[no-any-return]
         return run.run_phase(phase)
     except SkipCloud as exc:
         pytest.skip(str(exc))
 
 
-# ---- progress and the run's start/end, in the controller (or the only) process --------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A lane's test waits for its phase; its report gets the phase's own run time instead."""
+    report = yield
+    run = getattr(item, "funcargs", {}).get("cloud_run")
+    if call.when == "call" and isinstance(run, CloudRun) and run.lane is not None:
+        phase = dict(item.user_properties).get("interop_phase")
+        if phase in run.lane.durations:
+            report.duration = run.lane.durations[phase]
+    return report
+
+
+# ---- tags for reports and lanes ------------------------------------------------------------
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -208,117 +333,20 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     item.user_properties.append(("interop_phase", func.removeprefix("test_").replace("_", "-")))
 
 
-def _cloud_phase(report: pytest.TestReport) -> tuple[str, str] | None:
-    props = dict(report.user_properties)
-    if "interop_cloud" not in props:
-        return None
-    return str(props["interop_cloud"]), str(props["interop_phase"])
-
-
-def _reason(report: pytest.TestReport) -> str:
-    if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2]).removeprefix("Skipped: ")
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
-        first = str(crash.message).splitlines()[0]
-        return re.sub(r"^harness\.errors\.\w+: ", "", first)[:300]
-    return str(report.longrepr).splitlines()[-1][:300] if report.longrepr else ""
-
-
-class Progress:
-    """Prints one line per cloud and phase as reports arrive, and opens/closes the run record.
-
-    Registered only in the controller: under xdist the workers' reports are relayed to it, so
-    progress is visible while the run goes, whichever worker runs which cloud.
-    """
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.started = False
-
-    def say(self, line: str) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(line)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-    def _start_run(self) -> None:
-        if self.started:
-            return
-        self.started = True
-        run = start_run(self.config)
-        self.say(f"interop: run {run.run_id} -> {run.path}")
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        where = _cloud_phase(report)
-        if where is None:
-            return
-        cloud, phase = where
-        if report.when == "setup":
-            self._start_run()
-            if report.passed:
-                self.say(f"[{cloud}] {phase} ... started")
-            elif report.skipped:
-                self.say(f"[{cloud}] {phase} skipped: {_reason(report)}")
-            else:
-                self.say(f"[{cloud}] {phase} ERROR in setup: {_reason(report)}")
-        elif report.when == "call":
-            if report.skipped:
-                self.say(f"[{cloud}] {phase} skipped: {_reason(report)}")
-                return
-            outcome = "passed" if report.passed else "FAILED"
-            tail = "" if report.passed else f": {_reason(report)}"
-            self.say(f"[{cloud}] {phase} {outcome} in {report.duration:.2f}s{tail}")
-
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from .record import append_event
-
-        if not self.started:
-            return
-        run = run_dir_of(self.config)
-        append_event(run.events_path, {"type": "run-end", "ts": time.time(), "run_id": run.run_id,
-                                       "exitstatus": int(exitstatus)})
-        try:
-            from .report.summary import render_summary
-
-            self.say(f"interop: report {render_summary(run.path)}")
-        except Exception as exc:  # a broken report must not hide the run's own outcome
-            self.say(f"interop: could not render the report: {type(exc).__name__}: {exc}")
-
-
-# ---- xdist: one worker per cloud, and time to tear down on Ctrl-C ---------------------------
-
-
-def cloud_scope(nodeid: str) -> str:
-    """The scheduling unit of a test: ``...::test_servers[lab1]`` -> ``lab1``.
-
-    The ``@group`` suffix xdist adds for ``xdist_group`` wins when present; otherwise the
-    parameter id, which for scenario tests is the cloud name (they are parametrized by cloud only).
-    """
-    if nodeid.rfind("@") > nodeid.rfind("]"):
-        return nodeid.rsplit("@", 1)[-1]
-    if nodeid.endswith("]") and "[" in nodeid:
-        return nodeid[nodeid.rindex("[") + 1:-1]
-    return nodeid
+# ---- xdist: clouds dealt to workers, and time to tear down on Ctrl-C --------------------------
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup`` that really keeps a cloud's phases on one worker, in order.
+    """``--dist loadgroup`` as the challenge needs it: each worker gets its dealt clouds' tests.
 
     pytest-xdist 3.8 implements loadgroup by rewriting ``item._nodeid``, which pytest 9 no
     longer reads, so its groups are silently ignored and a cloud's phases would land on
-    different workers, each with its own CloudRun. xdist's public scheduler hook does it right.
+    different workers. xdist's public scheduler hook does it right (harness.scheduling).
     """
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class CloudScheduling(LoadScopeScheduling):  # type: ignore[misc]
-        def _split_scope(self, nodeid: str) -> str:
-            return cloud_scope(nodeid)
+    from .scheduling import CloudScheduling
 
     _let_workers_tear_down()
     return CloudScheduling(config, log)

@@ -175,6 +175,38 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
+class RecordTail:
+    """Follows a record as it grows: each :meth:`poll` returns the events appended since the last.
+
+    Only complete lines count; a line still being written is kept for the next poll.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._offset = 0
+        self._partial = b""
+
+    def poll(self) -> list[dict[str, Any]]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        events = []
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except (ValueError, UnicodeDecodeError):  # a torn line of a killed writer
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+        return events
+
+
 @dataclass
 class PhaseResult:
     """How one phase went on one cloud. ``end``/``duration`` are None while unfinished."""
@@ -216,7 +248,7 @@ class PhaseTimer:
         self.start = time.time()
         self._t0 = time.monotonic()
         self._append("phase-start", start=self.start)
-        self._say(f"[{self.cloud}] {self.phase} ... started")
+        self._say(progress_line({"type": "phase-start", "cloud": self.cloud, "phase": self.phase}))
         return self
 
     def __exit__(
@@ -247,9 +279,8 @@ class PhaseTimer:
             error_type=type(exc).__name__ if exc is not None else None,
             details=self.details,
         )
-        word = outcome if outcome in ("passed", "skipped") else outcome.upper()
-        reason = f": {error}" if error else ""
-        self._say(f"[{self.cloud}] {self.phase} {word} in {duration:.2f}s{reason}")
+        self._say(progress_line({"type": "phase-end", "cloud": self.cloud, "phase": self.phase,
+                                 "outcome": outcome, "duration": duration, "error": error}))
         return False  # record, never swallow
 
     def _classify(self, exc: BaseException | None) -> tuple[Outcome, str | None]:
@@ -281,9 +312,27 @@ class PhaseTimer:
              **fields, "worker": worker_id(), "pid": os.getpid()},
         )
 
-    def _say(self, line: str) -> None:
-        if self.progress is not None:
+    def _say(self, line: str | None) -> None:
+        if self.progress is not None and line:
             self.progress(line)
+
+
+def progress_line(event: dict[str, Any]) -> str | None:
+    """The terminal's line for a phase event (None for other events).
+
+    >>> progress_line({"type": "phase-end", "cloud": "lab1", "phase": "servers", "outcome": "timeout",
+    ...                "duration": 600.2, "error": "servers not ACTIVE"})
+    '[lab1] servers TIMEOUT in 600.20s: servers not ACTIVE'
+    """
+    where = f"[{event.get('cloud')}] {event.get('phase')}"
+    if event.get("type") == "phase-start":
+        return f"{where} ... started"
+    if event.get("type") != "phase-end":
+        return None
+    outcome = str(event.get("outcome"))
+    word = outcome if outcome in ("passed", "skipped") else outcome.upper()
+    reason = f": {event['error']}" if event.get("error") else ""
+    return f"{where} {word} in {float(event.get('duration') or 0):.2f}s{reason}"
 
 
 def phase_timer(

@@ -47,13 +47,20 @@ def test_clouds_reports_unreachable_cloud_and_exits_1(clouds_yaml, run_cli):
     assert "1 of 1 clouds failed: lab1" in err
 
 
-def test_pytest_command_runs_one_worker_per_cloud_with_loadgroup(tmp_path):
+def test_pytest_command_runs_a_worker_per_core_with_loadgroup(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
     args = cli.build_parser().parse_args(["run", "--reports-dir", str(tmp_path), "--", "-x"])
     args.challenge_path = Path("c.yaml")
-    cmd = cli.pytest_command(args, ["a", "b", "c"], "RID")
-    assert cmd[cmd.index("-n") + 1] == "3" and cmd[cmd.index("--dist") + 1] == "loadgroup"
+    cmd = cli.pytest_args(args, ["a", "b", "c"], "RID")
+    assert cmd[cmd.index("-n") + 1] == "2" and cmd[cmd.index("--dist") + 1] == "loadgroup"
+    assert cmd[cmd.index("--max-worker-restart") + 1] == "0"
     assert cmd[cmd.index("--junitxml") + 1] == str(tmp_path / "RID" / "junit.xml")
     assert cmd[-1] == "-x"
+
+
+@pytest.mark.parametrize("clouds, cpus, workers", [(1, 8, 1), (6, 2, 2), (3, 8, 3), (40, 64, cli.MAX_WORKERS), (0, 2, 1)])
+def test_default_workers_is_a_worker_per_core_at_most_one_per_cloud(clouds, cpus, workers):
+    assert cli.default_workers(clouds, cpus) == workers
 
 
 def test_help_explains_every_command(capsys):

@@ -114,14 +114,41 @@ def test_each_clouds_phases_stay_on_one_worker_in_order(pytester: pytest.Pyteste
         assert [e["phase"] for e in sorted(mine, key=lambda e: e["start"])] == ["alpha", "beta", "gamma"]
 
 
-@pytest.mark.parametrize("nodeid, scope", [
-    ("scenarios/test_challenge.py::test_servers[lab1]", "lab1"),
-    ("scenarios/test_challenge.py::test_teardown[lab1]", "lab1"),
-    ("scenarios/test_challenge.py::test_servers[lab1]@lab1", "lab1"),
-    ("scenarios/test_challenge.py::test_servers[cloud@eu]", "cloud@eu"),
-    ("scenarios/test_challenge.py::test_plain", "scenarios/test_challenge.py::test_plain"),
-])
-def test_cloud_scope_is_the_group_or_the_parameter(nodeid: str, scope: str) -> None:
-    from harness.plugin import cloud_scope
+SIDE_BY_SIDE = '''
+from pathlib import Path
+from harness.phases import PHASES
+from harness.waiting import wait_for
 
-    assert cloud_scope(nodeid) == scope
+def alpha(run):
+    # each cloud marks its start, then waits for the other's: run one after the other, it times out
+    here = Path(run.run_dir)
+    (here / f"alpha-{run.cloud}").touch()
+    other = "c1" if run.cloud == "c0" else "c0"
+    wait_for(lambda: (here / f"alpha-{other}").exists(), timeout=10, interval=0.05, what=f"{other} in alpha")
+    return {}
+
+PHASES["alpha"] = alpha
+PHASES["beta"] = lambda run: {"after": "alpha"}
+'''
+
+
+@pytest.mark.parametrize("xdist_args", [["-n", "1", "--dist", "loadgroup"], []], ids=["one-worker", "no-xdist"])
+def test_one_process_runs_its_clouds_side_by_side(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                  xdist_args: list[str]) -> None:
+    pytester.makeconftest(SIDE_BY_SIDE)
+    pytester.makepyfile(test_scenario=SCENARIO)
+    (pytester.path / "challenge.yaml").write_text("clouds: {c0: {}, c1: {}}\n")
+    (pytester.path / "clouds.yaml").write_text("clouds:\n" + "".join(
+        f"  {c}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}}\n" for c in ("c0", "c1")))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(pytester.path / "clouds.yaml"))
+    monkeypatch.setenv("INTEROP_CHALLENGE", str(pytester.path / "challenge.yaml"))
+    result = pytester.runpytest_subprocess(*xdist_args, "--run-id", "r4", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    ends = {(e["cloud"], e["phase"]): e for e in events(pytester.path / "reports" / "r4") if e["type"] == "phase-end"}
+    a0, a1 = ends[("c0", "alpha")], ends[("c1", "alpha")]
+    assert a0["pid"] == a1["pid"]  # one process...
+    assert a0["start"] < a1["end"] and a1["start"] < a0["end"]  # ...both clouds in alpha at once
+    for cloud in ("c0", "c1"):
+        assert ends[(cloud, "alpha")]["end"] <= ends[(cloud, "beta")]["start"]
+    out = result.stdout.str()
+    assert "[c0] alpha ... started" in out and "[c1] beta passed in" in out  # progress from the record

@@ -14,10 +14,12 @@ import pytest
 
 from harness.errors import CloudError, HarnessError, PhaseTimeout
 from harness.record import (
+    RecordTail,
     RunDir,
     append_event,
     new_run_id,
     phase_timer,
+    progress_line,
     read_events,
     summarize,
 )
@@ -75,6 +77,30 @@ def test_append_after_a_torn_line_keeps_the_new_event_readable(tmp_path: Path) -
         f.write('{"type": "pha')
     append_event(path, {"type": "note", "n": 2})
     assert [e["n"] for e in read_events(path)] == [1, 2]
+
+
+def test_tail_returns_each_event_once_and_waits_for_a_line_to_be_whole(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    tail = RecordTail(path)
+    assert tail.poll() == []  # no record yet
+    append_event(path, {"type": "note", "ts": 1, "n": 1})
+    with path.open("ab") as f:
+        f.write(b'{"type": "note", "ts": 2, "n"')  # a writer halfway through its line
+    assert [e["n"] for e in tail.poll()] == [1]
+    with path.open("ab") as f:
+        f.write(b': 2}\n')
+    append_event(path, {"type": "note", "ts": 3, "n": 3})
+    assert [e["n"] for e in tail.poll()] == [2, 3]
+    assert tail.poll() == []
+
+
+def test_progress_lines_for_phase_events() -> None:
+    assert progress_line({"type": "phase-start", "cloud": "lab1", "phase": "servers"}) == "[lab1] servers ... started"
+    assert progress_line({"type": "phase-end", "cloud": "lab1", "phase": "servers", "outcome": "passed",
+                          "duration": 17.25, "error": None}) == "[lab1] servers passed in 17.25s"
+    assert progress_line({"type": "phase-end", "cloud": "lab2", "phase": "servers", "outcome": "failed",
+                          "duration": 1, "error": "quota"}) == "[lab2] servers FAILED in 1.00s: quota"
+    assert progress_line({"type": "run-end", "ts": 1}) is None
 
 
 def test_read_events_of_a_missing_file_is_empty(tmp_path: Path) -> None:

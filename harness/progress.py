@@ -1,0 +1,138 @@
+"""Progress per cloud and phase as it happens, and the run's start and end, in the controller.
+
+The lines come from the run record, not from pytest's reports: a worker runs its clouds side
+by side (:mod:`harness.lanes`) and reports a phase only when the test for it comes up, which
+can be well after the phase ended. The record has each phase's start and end the moment they
+happen, whichever process wrote them, so a thread follows it and prints them. pytest's reports
+still add what the record cannot know: a phase skipped before it started (an earlier one
+failed), and errors outside any phase.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+
+import pytest
+
+from .record import RecordTail, progress_line
+
+POLL = 0.25  # seconds between looks at the record
+
+
+def cloud_phase(report: pytest.TestReport) -> tuple[str, str] | None:
+    props = dict(report.user_properties)
+    if "interop_cloud" not in props:
+        return None
+    return str(props["interop_cloud"]), str(props["interop_phase"])
+
+
+def reason(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        first = str(crash.message).splitlines()[0]
+        return re.sub(r"^harness\.errors\.\w+: ", "", first)[:300]
+    return str(report.longrepr).splitlines()[-1][:300] if report.longrepr else ""
+
+
+class Progress:
+    """Prints one line per cloud and phase from the record, and opens/closes the run record.
+
+    Registered only in the controller (or the only process).
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        from .plugin import run_dir_of
+
+        self.config = config
+        self.started = False
+        self._tail = RecordTail(run_dir_of(config).events_path)
+        self._lock = threading.Lock()
+        self._ended: set[tuple[str, str]] = set()  # phases whose end the record already told
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def drain(self) -> None:
+        """Print what the record gained since the last look."""
+        with self._lock:
+            for event in self._tail.poll():
+                line = progress_line(event)
+                if line is None:
+                    continue
+                if event["type"] == "phase-end":
+                    self._ended.add((str(event.get("cloud")), str(event.get("phase"))))
+                self.say(line)
+
+    def _follow(self) -> None:
+        while not self._stop.wait(POLL):
+            try:
+                self.drain()
+            except Exception as exc:  # progress must never break the run
+                self.say(f"interop: progress stopped: {type(exc).__name__}: {exc}")
+                return
+
+    def _start_run(self) -> None:
+        """At the first cloud test's report: a session without cloud tests has no run to follow."""
+        from .plugin import start_run
+
+        if self.started:
+            return
+        self.started = True
+        run = start_run(self.config)
+        self.say(f"interop: run {run.run_id} -> {run.path}")
+        self._thread = threading.Thread(target=self._follow, name="interop-progress", daemon=True)
+        self._thread.start()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        where = cloud_phase(report)
+        if where is None:
+            return
+        if report.when == "setup":
+            self._start_run()
+        self.drain()  # the phase's own end is in the record before its test's report is sent
+        cloud, phase = where
+        if report.when == "setup":
+            if report.skipped:
+                self.say(f"[{cloud}] {phase} skipped: {reason(report)}")
+            elif report.failed:
+                self.say(f"[{cloud}] {phase} ERROR in setup: {reason(report)}")
+        elif report.when == "call" and where not in self._ended:
+            if report.skipped:
+                self.say(f"[{cloud}] {phase} skipped: {reason(report)}")
+            else:
+                outcome = "passed" if report.passed else "FAILED"
+                tail = "" if report.passed else f": {reason(report)}"
+                self.say(f"[{cloud}] {phase} {outcome} in {report.duration:.2f}s{tail}")
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from .plugin import run_dir_of
+        from .record import append_event
+
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.drain()
+        if not self.started:
+            return
+        run = run_dir_of(self.config)
+        append_event(run.events_path, {"type": "run-end", "ts": time.time(), "run_id": run.run_id,
+                                       "exitstatus": int(exitstatus)})
+        try:
+            from .report.summary import render_summary
+
+            self.say(f"interop: report {render_summary(run.path)}")
+        except Exception as exc:  # a broken report must not hide the run's own outcome
+            self.say(f"interop: could not render the report: {type(exc).__name__}: {exc}")
+
