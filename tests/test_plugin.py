@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.provision.ledger import Ledger
+
 CONFTEST = '''
 from harness.errors import CloudError
 from harness.phases import PHASES
@@ -152,3 +154,46 @@ def test_one_process_runs_its_clouds_side_by_side(pytester: pytest.Pytester, mon
         assert ends[(cloud, "alpha")]["end"] <= ends[(cloud, "beta")]["start"]
     out = result.stdout.str()
     assert "[c0] alpha ... started" in out and "[c1] beta passed in" in out  # progress from the record
+
+
+STOP_EARLY = '''
+import time
+from harness.errors import CloudError
+from harness.phases import PHASES
+from harness.provision.ledger import Ledger
+
+def alpha(run):
+    Ledger(run.run_dir).created(run.cloud, "server", "s0", "id-" + run.cloud)
+    if run.cloud == "bad":
+        raise CloudError("quota exceeded for instances", cloud=run.cloud, phase="alpha")
+    return {}
+
+def teardown(run):
+    Ledger(run.run_dir).deleted(run.cloud, "server", "s0")
+    return {"deleted": 1}
+
+PHASES["alpha"] = alpha
+PHASES["beta"] = lambda run: time.sleep(1)  # still going when -x ends the session
+PHASES["teardown"] = teardown
+'''
+
+
+def test_exitfirst_stops_the_lanes_and_every_cloud_is_still_torn_down(pytester: pytest.Pytester,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeconftest(STOP_EARLY)
+    pytester.makepyfile(test_scenario=SCENARIO)
+    clouds = ("bad", "good1", "good2")
+    (pytester.path / "challenge.yaml").write_text("clouds: {" + ", ".join(f"{c}: {{}}" for c in clouds) + "}\n")
+    (pytester.path / "clouds.yaml").write_text("clouds:\n" + "".join(
+        f"  {c}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}}\n" for c in clouds))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(pytester.path / "clouds.yaml"))
+    monkeypatch.setenv("INTEROP_CHALLENGE", str(pytester.path / "challenge.yaml"))
+    result = pytester.runpytest_subprocess("-x", "--run-id", "r5", "-p", "no:cacheprovider")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
+    run = pytester.path / "reports" / "r5"
+    ends = {(e["cloud"], e["phase"]): e for e in events(run) if e["type"] == "phase-end"}
+    assert ends[("bad", "alpha")]["outcome"] == "failed"
+    for cloud in clouds:  # teardown was not among the tests, and -x came first: the lanes still ran it
+        assert ends[(cloud, "teardown")]["outcome"] == "passed", cloud
+        assert not Ledger(run).has_live(cloud)
