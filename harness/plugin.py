@@ -72,24 +72,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """An ``interop run`` worker ends here, without the interpreter's teardown.
+    """A worker of ``interop run`` ends here, without the interpreter's teardown (harness.fastexit).
 
-    Its results went to the controller in pytest_sessionfinish; freeing openstacksdk, pytest
-    and pydantic object by object takes each worker a quarter of a second of CPU, and the
-    controller waits for every worker to exit. atexit handlers still run. Only for the workers
-    of ``interop run`` (``--run-id`` set by it), never for a plain pytest session.
+    Its results went to the controller in pytest_sessionfinish, and the controller waits for
+    every worker to exit. Only for the workers of ``interop run``, never in a plain pytest session.
     """
-    if not _is_worker(config) or not os.environ.get(FAST_EXIT_ENV):
-        return
-    import atexit
+    if _is_worker(config) and os.environ.get(FAST_EXIT_ENV):
+        from .fastexit import exit_now
 
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(0)
+        exit_now(0)
 
 
 def pytest_configure_node(node: Any) -> None:
