@@ -331,8 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clouds)
 
     p = sub.add_parser("run", help="run the challenge over the clouds of the challenge file",
-                       description="Run the challenge: pytest over the scenarios with pytest-xdist, each "
-                                   "cloud's phases in order on one worker, clouds in parallel. Writes "
+                       description="Run the challenge: pytest over the scenarios with pytest-xdist. The "
+                                   "clouds are dealt to the workers; each worker runs its clouds in "
+                                   "parallel, each cloud's phases in order; progress is printed per cloud "
+                                   "and phase as it happens. Ctrl-C tears every cloud down first (twice: "
+                                   "stop at once, then `interop cleanup --run-id`). Writes "
                                    "reports/<run-id>/ (events.jsonl, index.html, junit.xml) and points "
                                    "reports/latest at it. Arguments after `--` go to pytest.")
     p.add_argument("--challenge", metavar="FILE", default=None,
