@@ -13,6 +13,7 @@ False
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,3 +52,22 @@ def shielded() -> Iterator[None]:
         yield
     finally:
         _local.shielded = before
+
+
+@contextmanager
+def sigint_held() -> Iterator[list[int]]:
+    """SIGINT only noted meanwhile (in the main thread; elsewhere no signal arrives).
+
+    Yields the list of signals that came. A cleanup cut short halfway is the leak the harness
+    exists to prevent, and after Ctrl-C more SIGINTs come than the user's: xdist's controller
+    stops its workers, and execnet does that with a SIGINT to each, right while they tear down.
+    """
+    hits: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield hits
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: hits.append(signum))
+    try:
+        yield hits
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -17,8 +17,6 @@ does not is skipped with that reason.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,23 +199,12 @@ class CloudRun:
 def _shielded(fn: PhaseFn, run: CloudRun) -> tuple[dict[str, Any] | None, bool]:
     """``fn(run)`` with Ctrl-C held off until it returns; returns (result, interrupted).
 
-    A cleanup interrupted halfway is the leak the harness exists to prevent, and the
-    interrupts come from more than the user: after Ctrl-C, pytest-xdist's controller stops its
-    workers, and execnet does that with a SIGINT to the worker, right while the cloud
-    fixture's finalizer is tearing down. So SIGINT only sets a flag meanwhile (signals reach
-    the main thread only; elsewhere there is nothing to hold off). SIGKILL still ends it, and
-    the ledger is for that; execnet also ``os._exit``s a worker 15 s after stopping it.
+    Both kinds of interrupt: SIGINT in the main thread, a stop request in a lane thread
+    (harness.cancel). SIGKILL still ends it, and the ledger is for that; execnet also
+    ``os._exit``s a worker 15 s after stopping it.
     """
-    if threading.current_thread() is not threading.main_thread():
-        with cancel.shielded():  # a lane thread: no signal comes here, but a stop request might
-            return fn(run), False
-    hits: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: hits.append(signum))
-    try:
-        with cancel.shielded():
-            result = fn(run)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with cancel.shielded(), cancel.sigint_held() as hits:
+        result = fn(run)
     if hits:
         log.warning("cloud %s: interrupted during cleanup; finished it first", run.cloud)
     return result, bool(hits)

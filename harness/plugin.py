@@ -203,10 +203,12 @@ class CloudRuns:
         self.lanes = start_lanes((self.get(cloud), phases) for cloud, phases in plan.items())
 
     def close_all(self) -> None:
+        from . import cancel
         from .lanes import stop_lanes
 
         if self.lanes:
-            left = _sigint_held(lambda: stop_lanes(self.lanes, timeout=_teardown_grace()))
+            with cancel.sigint_held():  # the lanes are tearing down (harness.cancel)
+                left = stop_lanes(self.lanes, timeout=_teardown_grace())
             for cloud in left:
                 log.warning("cloud %s: still tearing down at exit; run `interop cleanup --run-id`", cloud)
         for run in self.runs.values():
@@ -266,18 +268,6 @@ def _teardown_grace() -> float:
     from .cli import TEARDOWN_GRACE
 
     return TEARDOWN_GRACE
-
-
-def _sigint_held(fn: Any) -> Any:
-    """``fn()`` with SIGINT only noted meanwhile: execnet stops a worker with SIGINT, which
-    must not cut short the lanes' teardown (see phases._shielded)."""
-    if threading.current_thread() is not threading.main_thread():
-        return fn()
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: log.warning("interrupted: finishing teardown first"))
-    try:
-        return fn()
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture
