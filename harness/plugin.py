@@ -235,11 +235,10 @@ def lane_plan(config: pytest.Config, items: list[pytest.Item]) -> dict[str, list
         wanted = None
     plan: dict[str, list[str]] = {}
     for item in items:
-        props = dict(item.user_properties)
-        cloud, phase = props.get("interop_cloud"), props.get("interop_phase")
-        if cloud is None or phase not in PHASES or (wanted is not None and cloud not in wanted):
+        where = cloud_phase(item)
+        if where is None or where[1] not in PHASES or (wanted is not None and where[0] not in wanted):
             continue
-        plan.setdefault(str(cloud), []).append(str(phase))
+        plan.setdefault(where[0], []).append(where[1])
     return plan
 
 
@@ -294,10 +293,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A lane's test waits for its phase; its report gets the phase's own run time instead."""
     report = yield
     run = getattr(item, "funcargs", {}).get("cloud_run")
-    if call.when == "call" and isinstance(run, CloudRun) and run.lane is not None:
-        phase = dict(item.user_properties).get("interop_phase")
-        if phase in run.lane.durations:
-            report.duration = run.lane.durations[phase]
+    where = cloud_phase(item)
+    if call.when == "call" and isinstance(run, CloudRun) and run.lane is not None and where is not None:
+        if where[1] in run.lane.durations:
+            report.duration = run.lane.durations[where[1]]
     return report
 
 
@@ -312,6 +311,14 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     func = getattr(item, "originalname", item.name)
     item.user_properties.append(("interop_cloud", callspec.params["cloud_name"]))
     item.user_properties.append(("interop_phase", func.removeprefix("test_").replace("_", "-")))
+
+
+def cloud_phase(tagged: pytest.Item | pytest.TestReport) -> tuple[str, str] | None:
+    """The (cloud, phase) a test or its report was tagged with above, or None."""
+    props = dict(tagged.user_properties)
+    if "interop_cloud" not in props:
+        return None
+    return str(props["interop_cloud"]), str(props["interop_phase"])
 
 
 # ---- xdist: clouds dealt to workers, and time to tear down on Ctrl-C --------------------------

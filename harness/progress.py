@@ -22,13 +22,6 @@ from .record import RecordTail, progress_line
 POLL = 0.25  # seconds between looks at the record
 
 
-def cloud_phase(report: pytest.TestReport) -> tuple[str, str] | None:
-    props = dict(report.user_properties)
-    if "interop_cloud" not in props:
-        return None
-    return str(props["interop_cloud"]), str(props["interop_phase"])
-
-
 def reason(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
@@ -96,6 +89,8 @@ class Progress:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from .plugin import cloud_phase
+
         where = cloud_phase(report)
         if where is None:
             return
@@ -111,10 +106,11 @@ class Progress:
         elif report.when == "call" and where not in self._ended:
             if report.skipped:
                 self.say(f"[{cloud}] {phase} skipped: {reason(report)}")
-            else:
-                outcome = "passed" if report.passed else "FAILED"
-                tail = "" if report.passed else f": {reason(report)}"
-                self.say(f"[{cloud}] {phase} {outcome} in {report.duration:.2f}s{tail}")
+            else:  # a test that failed outside its phase (e.g. a stuck lane): the record has no end
+                self.say(str(progress_line({
+                    "type": "phase-end", "cloud": cloud, "phase": phase, "duration": report.duration,
+                    "outcome": "passed" if report.passed else "failed",
+                    "error": None if report.passed else reason(report)})))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from .plugin import run_dir_of
