@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import __version__
+from . import __version__, fastexit
 from .errors import ConfigError, HarnessError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -193,8 +193,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     clouds = selected_clouds_from(args.clouds, challenge)
     run_id = args.run_id or new_run_id()
     os.environ["OS_CLIENT_CONFIG_FILE"] = str(config.path)  # the workers read the same file
-    if not os.environ.get("INTEROP_SLOW_EXIT"):
-        os.environ["INTEROP_FAST_EXIT"] = "1"
+    if fastexit.wanted():
+        os.environ[fastexit.WORKERS_ENV] = "1"
     pytest_argv = pytest_args(args, clouds, run_id)
     print(f"interop: {len(clouds)} clouds ({', '.join(clouds)}), stack {challenge.stack}, run {run_id}", flush=True)
     rc = _run_pytest(pytest_argv)
@@ -418,11 +418,9 @@ def console_main() -> None:
     """The ``interop`` command: :func:`main`, then exit without the interpreter's teardown
     (harness.fastexit; ``INTEROP_SLOW_EXIT=1`` for the ordinary exit)."""
     rc = main()
-    if os.environ.get("INTEROP_SLOW_EXIT"):
+    if not fastexit.wanted():
         sys.exit(rc)
-    from .fastexit import exit_now
-
-    exit_now(rc)
+    fastexit.exit_now(rc)
 
 
 if __name__ == "__main__":

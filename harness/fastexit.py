@@ -14,6 +14,13 @@ import os
 import sys
 from typing import NoReturn
 
+SLOW_EXIT_ENV = "INTEROP_SLOW_EXIT"  # set it to 1 for the ordinary exit everywhere
+WORKERS_ENV = "INTEROP_FAST_EXIT"  # set by `interop run` so that its xdist workers exit fast too
+
+
+def wanted() -> bool:
+    return not os.environ.get(SLOW_EXIT_ENV)
+
 
 def exit_now(code: int) -> NoReturn:
     atexit._run_exitfuncs()

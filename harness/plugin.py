@@ -31,7 +31,6 @@ from .phases import CloudRun, SkipCloud
 log = logging.getLogger(__name__)
 
 RUN_ID_KEY = "interop_run_id"
-FAST_EXIT_ENV = "INTEROP_FAST_EXIT"  # set by `interop run` for its workers (pytest_unconfigure)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,10 +76,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     Its results went to the controller in pytest_sessionfinish, and the controller waits for
     every worker to exit. Only for the workers of ``interop run``, never in a plain pytest session.
     """
-    if _is_worker(config) and os.environ.get(FAST_EXIT_ENV):
-        from .fastexit import exit_now
+    from . import fastexit
 
-        exit_now(0)
+    if _is_worker(config) and os.environ.get(fastexit.WORKERS_ENV):
+        fastexit.exit_now(0)
 
 
 def pytest_configure_node(node: Any) -> None:
