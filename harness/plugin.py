@@ -84,7 +84,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_configure_node(node: Any) -> None:
     """xdist controller hook: every worker writes into the controller's run, and is dealt its clouds."""
-    from .scheduling import ALL_KEY, ASSIGNED_KEY, deal
+    from .scheduling import ASSIGNED_KEY, deal
 
     node.workerinput[RUN_ID_KEY] = node.config.stash[_RUN_ID]
     if node.config.getvalue("dist") != "loadgroup":
@@ -93,7 +93,6 @@ def pytest_configure_node(node: Any) -> None:
         clouds = selected_clouds(node.config, _challenge(node.config))
     except HarnessError:
         return  # the workers' collection reports the bad challenge file, once, clearly
-    node.workerinput[ALL_KEY] = clouds
     node.workerinput[ASSIGNED_KEY] = deal(clouds, node.workerinput["workerid"], node.workerinput["workercount"])
 
 

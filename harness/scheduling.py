@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 ASSIGNED_KEY = "interop_clouds"  # workerinput: the clouds this worker runs
-ALL_KEY = "interop_all_clouds"  # workerinput: every cloud of the run (the other tests are not a cloud's)
 
 
 def cloud_scope(nodeid: str) -> str:
@@ -110,11 +109,12 @@ class CloudScheduling:
 
     def schedule(self) -> None:
         assert self.collection_is_completed
+        # every cloud of the run is dealt to some worker; any other test belongs to no cloud
+        clouds = {c for node in self.node2collection for c in node.workerinput.get(ASSIGNED_KEY) or ()}
         for node in sorted(self.node2pending, key=lambda n: worker_index(n.gateway.id)):
             if node in self._started or node not in self.node2collection:
                 continue
             mine = set(node.workerinput.get(ASSIGNED_KEY) or ())
-            clouds = set(node.workerinput.get(ALL_KEY) or ())
             indices, loose = [], 0
             for i, nodeid in enumerate(self.node2collection[node]):
                 scope = cloud_scope(nodeid)

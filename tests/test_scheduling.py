@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.scheduling import ALL_KEY, ASSIGNED_KEY, CloudScheduling, cloud_scope, deal, worker_index
+from harness.scheduling import ASSIGNED_KEY, CloudScheduling, cloud_scope, deal, worker_index
 
 
 @pytest.mark.parametrize("nodeid, scope", [
@@ -38,9 +38,9 @@ def test_worker_index_rejects_what_is_not_an_xdist_id() -> None:
 class FakeNode:
     """What the scheduler uses of xdist's WorkerController."""
 
-    def __init__(self, worker_id: str, clouds: list[str], all_clouds: list[str]) -> None:
+    def __init__(self, worker_id: str, clouds: list[str]) -> None:
         self.gateway = SimpleNamespace(id=worker_id)
-        self.workerinput = {ASSIGNED_KEY: clouds, ALL_KEY: all_clouds}
+        self.workerinput = {ASSIGNED_KEY: clouds}
         self.sent: list[Any] = []
 
     def send_runtest_some(self, indices: list[int]) -> None:
@@ -60,7 +60,7 @@ def test_each_worker_gets_all_of_its_clouds_tests_at_once_in_collection_order() 
     collection = [f"s.py::test_{phase}[{c}]" for phase in ("identity", "servers") for c in clouds]
     collection.append("s.py::test_plain")
     sched = _scheduler(2)
-    nodes = [FakeNode(f"gw{i}", deal(clouds, f"gw{i}", 2), clouds) for i in range(2)]
+    nodes = [FakeNode(f"gw{i}", deal(clouds, f"gw{i}", 2)) for i in range(2)]
     for node in nodes:
         sched.add_node(node)
     assert not sched.collection_is_completed
@@ -81,13 +81,13 @@ def test_each_worker_gets_all_of_its_clouds_tests_at_once_in_collection_order() 
 def test_a_crashed_worker_names_its_running_test_and_a_late_worker_gets_nothing() -> None:
     collection = ["s.py::test_identity[a]", "s.py::test_identity[b]"]
     sched = _scheduler(2)
-    nodes = [FakeNode("gw0", ["a"], ["a", "b"]), FakeNode("gw1", ["b"], ["a", "b"])]
+    nodes = [FakeNode("gw0", ["a"]), FakeNode("gw1", ["b"])]
     for node in nodes:
         sched.add_node(node)
         sched.add_node_collection(node, collection)
     sched.schedule()
     assert sched.remove_node(nodes[1]) == "s.py::test_identity[b]"
-    late = FakeNode("gw2", ["b"], ["a", "b"])
+    late = FakeNode("gw2", ["b"])
     sched.add_node(late)
     sched.add_node_collection(late, collection)
     sched.schedule()
@@ -98,7 +98,7 @@ def test_a_crashed_worker_names_its_running_test_and_a_late_worker_gets_nothing(
 
 def test_a_worker_with_no_cloud_is_shut_down_at_once() -> None:
     sched = _scheduler(2)
-    nodes = [FakeNode("gw0", ["a"], ["a"]), FakeNode("gw1", [], ["a"])]
+    nodes = [FakeNode("gw0", ["a"]), FakeNode("gw1", [])]
     for node in nodes:
         sched.add_node(node)
         sched.add_node_collection(node, ["s.py::test_identity[a]"])
