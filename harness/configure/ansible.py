@@ -37,9 +37,7 @@ from .events import HostFailure, PlaybookSummary, PlayTiming, parse_time, summar
 from .inventory import render_inventory
 from .scrub import scrub, scrub_value
 
-PLAYBOOKS = Path(os.environ.get("INTEROP_PLAYBOOKS", Path(__file__).resolve().parents[2] / "playbooks"))
-
-__all__ = ["PLAYBOOKS", "HostFailure", "PlayTiming", "PlaybookResult", "PlaybookSummary",
+__all__ = ["HostFailure", "PlayTiming", "PlaybookResult", "PlaybookSummary",
            "run_playbook", "scrub", "summarize"]
 
 
@@ -69,9 +67,9 @@ def run_playbook(
     limit: str | None = None,
     skip_tags: str | None = None,
     forks: int = 10,
-    project_dir: Path | None = None,
+    project_dir: Path,
 ) -> PlaybookResult:
-    """Run ``playbook`` (from ``playbooks/``) against ``inventory``; raise on any failed host.
+    """Run ``playbook`` (from ``project_dir``, the stack's playbooks) against ``inventory``; raise on any failed host.
 
     ``label`` names the private data dir and the artifacts dir (made unique if used before);
     ``secrets`` are extra strings to remove from the copied artifacts.
@@ -115,7 +113,7 @@ def run_playbook(
     start = time.monotonic()
     try:
         r = ansible_runner.run(
-            private_data_dir=str(private), project_dir=str(project_dir or PLAYBOOKS), playbook=playbook,
+            private_data_dir=str(private), project_dir=str(project_dir), playbook=playbook,
             inventory=str(inventory_path), extravars=dict(extravars or {}), envvars=envvars, ident=label,
             limit=limit, skip_tags=skip_tags, quiet=True, event_handler=on_event, cancel_callback=cancelled,
             timeout=max(1, int(timeout)), settings={"suppress_ansible_output": True},

@@ -30,8 +30,10 @@ from typing import Any
 
 from ..errors import LabError
 from .install import apt_install
-from ..stacks.pins import (APT_PACKAGES, PATRONI_VENV, PATRONI_VERSION, PG_MAJOR, PIP_REQUIREMENTS,  # noqa: F401
-                           PSYCOPG_VERSION)
+from ..stacks.hosts_patroni.pins import load as _load_pins
+
+_PINS = _load_pins()
+APT_PACKAGES, PATRONI_VENV, PIP_REQUIREMENTS = _PINS.apt_packages, _PINS.patroni_venv, _PINS.pip_requirements
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 VENV_STAMP = ".interop-stack"  # holds the requirements the venv was built with

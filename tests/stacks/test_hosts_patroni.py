@@ -16,8 +16,8 @@ from harness.errors import CloudError, ConfigError, RendezvousError
 from harness.phases import CloudRun
 from harness.record import RunDir
 from harness.rendezvous import DirRendezvous
-from harness.stacks import hosts_patroni as hp
-from harness.stacks.patroni_db import PatroniDatabase
+from harness.stacks.hosts_patroni import phases as hp
+from harness.stacks.hosts_patroni.database import PatroniDatabase
 
 
 def servers(cloud: str, n: int) -> list[Server]:

@@ -16,7 +16,7 @@ import pytest
 from harness.errors import UnreachableError
 from harness.record import read_events
 from harness.stacks import hosts_patroni
-from harness.stacks.patroni_db import PatroniDatabase
+from harness.stacks.hosts_patroni.database import PatroniDatabase
 
 from patroni_lab import BROKEN, LabCluster
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.stacks.patroni_health import not_streaming, parse_members, readiness
+from harness.stacks.hosts_patroni.health import not_streaming, parse_members, readiness
 
 DATA = Path(__file__).with_name("data")
 HEALTHY: dict[str, Any] = json.loads((DATA / "cluster-healthy.json").read_text())

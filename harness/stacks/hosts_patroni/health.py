@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import Health, Member
+from ..base import Health, Member
 
 LEADER_ROLES = ("leader", "master", "primary")
 SYNC_ROLES = ("sync_standby", "quorum_standby")

@@ -22,100 +22,39 @@ deploy phase itself), so the other clouds stop waiting for it and form the clust
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets as pysecrets
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..configure.ansible import run_playbook
-from ..configure.inventory import Server, build_inventory, check_unique, group_name, servers_from_facts
-from ..configure.scrub import scrub_value
-from ..errors import ConfigError, HarnessError, RendezvousError
-from ..record import RunDir, append_event, read_events, worker_id
-from ..rendezvous import DirRendezvous
-from ..waiting import wait_for
+from ...configure.ansible import run_playbook
+from ...configure.inventory import Server, build_inventory, group_name, servers_from_facts
+from ...configure.scrub import scrub_value
+from ...errors import ConfigError, HarnessError, RendezvousError
+from ...record import RunDir, append_event, read_events, worker_id
+from ...rendezvous import DirRendezvous
+from ...waiting import wait_for
+from ..base import Health
 from . import pins
-from .base import Health
-from .patroni_db import PatroniDatabase
-from .patroni_health import NotReady
+from .database import PatroniDatabase
+from .health import NotReady
+from .plan import ClusterPlan, plan_cluster
 
 if TYPE_CHECKING:
-    from ..phases import CloudRun
+    from ...phases import CloudRun
 
-STACK = "hosts-patroni"
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+
 NODES, PLAN, JOINED = "db-nodes", "db-plan", "db-joined"
 RENDEZVOUS_NAMES = (NODES, PLAN, JOINED)
 SECRETS_FILE = "hosts-patroni-secrets.json"
 SECRET_KEYS = ("db_superuser_password", "db_replication_password", "db_rewind_password", "db_password")
-MAX_ETCD = 7
 PLAN_CONFIRM_TIMEOUT = 60.0
 
 __all__ = ["ClusterPlan", "PatroniDatabase", "configure_phase", "db_secrets", "deploy_phase", "on_failure",
            "plan_cluster"]
-
-
-@dataclass(frozen=True)
-class ClusterPlan:
-    """Who is in the cluster: members (all clouds), etcd members, synchronous standbys."""
-
-    scope: str
-    members: tuple[Server, ...]
-    etcd: tuple[str, ...]
-    sync_standbys: int
-
-    @property
-    def clouds(self) -> list[str]:
-        return list(dict.fromkeys(m.cloud for m in self.members))
-
-    def of_cloud(self, cloud: str) -> list[Server]:
-        return [m for m in self.members if m.cloud == cloud]
-
-    def as_facts(self) -> dict[str, Any]:
-        return {"stack": STACK, "scope": self.scope, "etcd": list(self.etcd), "sync_standbys": self.sync_standbys,
-                "members": [{**m.as_fact(), "cloud": m.cloud} for m in self.members]}
-
-    @classmethod
-    def from_facts(cls, facts: Mapping[str, Any]) -> ClusterPlan:
-        members = tuple(Server.from_fact(m, str(m["cloud"])) for m in facts["members"])
-        return cls(scope=str(facts["scope"]), members=members, etcd=tuple(facts["etcd"]),
-                   sync_standbys=int(facts["sync_standbys"]))
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.as_facts(), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def plan_cluster(nodes: Mapping[str, Sequence[Server]], scope: str = "interop") -> ClusterPlan:
-    """The cluster of these clouds' servers; the same input gives the same plan everywhere.
-
-    etcd: the first server of each cloud (3 or more clouds, at most 7), else servers taken
-    round-robin over the clouds until there are 3. Synchronous standbys: the largest number
-    of servers one cloud has (capped at members - 1), so one of them is outside the leader's
-    cloud whichever cloud that is.
-
-    >>> s = lambda n, c: Server(n, "10.0.0.1", "10.0.0.1", cloud=c)
-    >>> p = plan_cluster({"a": [s("a1", "a"), s("a2", "a")], "b": [s("b1", "b"), s("b2", "b")]})
-    >>> p.etcd, p.sync_standbys
-    (('a1', 'b1', 'a2'), 2)
-    """
-    clouds = sorted(c for c, servers in nodes.items() if servers)
-    if not clouds:
-        raise ConfigError("no cloud has servers to form a cluster")
-    members = tuple(s for c in clouds for s in nodes[c])
-    check_unique(members)
-    if len(clouds) >= 3:
-        etcd = [nodes[c][0].name for c in clouds][:MAX_ETCD]
-    else:
-        etcd = []
-        for i in range(max(len(nodes[c]) for c in clouds)):
-            etcd += [nodes[c][i].name for c in clouds if i < len(nodes[c])]
-        etcd = etcd[:3]
-    most = max(len(nodes[c]) for c in clouds)
-    return ClusterPlan(scope=scope, members=members, etcd=tuple(etcd), sync_standbys=min(most, len(members) - 1))
 
 
 def db_secrets(private_dir: Path) -> dict[str, str]:
@@ -140,8 +79,7 @@ def db_secrets(private_dir: Path) -> dict[str, str]:
 
 def stack_vars() -> dict[str, Any]:
     """Extra vars every run passes: the stack's pins (:mod:`.pins`)."""
-    return {"pg_version": int(pins.PG_MAJOR), "patroni_version": pins.PATRONI_VERSION,
-            "psycopg_version": pins.PSYCOPG_VERSION, "patroni_venv": str(pins.PATRONI_VENV)}
+    return pins.load().extravars()
 
 
 # --------------------------------------------------------------------------- phases
@@ -171,7 +109,7 @@ def configure_phase(run: CloudRun) -> dict[str, Any]:
     key, known = _ssh(run)
     inventory = build_inventory(servers, ssh_key=key, known_hosts=known,
                                 groups={"patroni": [s.name for s in servers]})
-    result = run_playbook(_rundir(run), cloud=run.cloud, phase="configure", playbook="prepare.yml",
+    result = run_playbook(_rundir(run), cloud=run.cloud, phase="configure", playbook="prepare.yml", project_dir=PLAYBOOKS,
                           inventory=inventory, label="configure", timeout=run.challenge.timeout("configure"),
                           extravars=stack_vars(), forks=max(5, len(servers)))
     return {"servers": len(servers), **result.details}
@@ -215,7 +153,7 @@ def deploy_phase(run: CloudRun) -> dict[str, Any]:
         secrets = db_secrets(rundir.private_path())
         inventory = build_inventory(plan.members, ssh_key=key, known_hosts=known,
                                     groups={"patroni": [m.name for m in plan.members], "etcd": list(plan.etcd)})
-        result = run_playbook(rundir, cloud=run.cloud, phase="deploy", playbook="deploy.yml", inventory=inventory,
+        result = run_playbook(rundir, cloud=run.cloud, phase="deploy", playbook="deploy.yml", project_dir=PLAYBOOKS, inventory=inventory,
                               label="deploy", timeout=left(), limit=group_name(run.cloud), skip_tags="wait",
                               extravars={**stack_vars(), **secrets, "db_scope": plan.scope,
                                          "db_sync_standbys": plan.sync_standbys},

@@ -20,14 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..configure.inventory import Server, ssh_common_args
-from ..errors import CloudError, ConfigError
-from ..waiting import wait_for
-from .base import Database, Health, Member
-from .patroni_health import NotReady, not_streaming, parse_members, readiness
+from ...configure.inventory import Server, ssh_common_args
+from ...errors import CloudError, ConfigError
+from ...waiting import wait_for
+from ..base import Database, Health, Member
+from .health import NotReady, not_streaming, parse_members, readiness
 
 if TYPE_CHECKING:
-    from .hosts_patroni import ClusterPlan
+    from .plan import ClusterPlan
 
 REST_PORT = 8008
 PG_PORT = 5432

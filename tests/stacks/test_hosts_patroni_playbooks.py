@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.configure.ansible import PLAYBOOKS
-from harness.stacks import pins as stack_packages
+from harness.errors import ConfigError
+from harness.stacks.hosts_patroni import pins
+from harness.stacks.hosts_patroni.phases import PLAYBOOKS
 
 BIN = Path(sys.executable).parent
 
@@ -46,14 +47,23 @@ def test_syntax(playbook: str) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_versions_match_the_stacks_pins() -> None:
-    defaults = yaml.safe_load((PLAYBOOKS / "group_vars" / "all.yml").read_text())
-    assert str(defaults["pg_version"]) == stack_packages.PG_MAJOR
-    assert defaults["patroni_version"] == stack_packages.PATRONI_VERSION
-    assert defaults["psycopg_version"] == stack_packages.PSYCOPG_VERSION
-    assert defaults["patroni_venv"] == str(stack_packages.PATRONI_VENV)
-    rendered = [p.replace("{{ pg_version }}", str(defaults["pg_version"])) for p in defaults["stack_apt_packages"]]
-    assert rendered == list(stack_packages.APT_PACKAGES)
+def test_pins_are_the_playbooks_group_vars() -> None:
+    """One source: the values the harness passes are the group vars the playbooks read alone."""
+    group_vars = yaml.safe_load((PLAYBOOKS / "group_vars" / "all" / "pins.yml").read_text())
+    assert pins.PINS_FILE == PLAYBOOKS / "group_vars" / "all" / "pins.yml"
+    for key, value in pins.load().extravars().items():
+        assert str(group_vars[key]) == str(value), key
+
+
+def test_pins_that_contradict_themselves_name_the_field() -> None:
+    data = yaml.safe_load(pins.PINS_FILE.read_text())
+    data["patroni_version"] = "9.9.9"
+    with pytest.raises(ConfigError, match=r"image\.venvs\./opt/patroni does not pin patroni==9\.9\.9"):
+        pins.parse(data)
+    data = yaml.safe_load(pins.PINS_FILE.read_text())
+    data["pg_version"] = 16
+    with pytest.raises(ConfigError, match="image.apt lacks postgresql-16"):
+        pins.parse(data)
 
 
 @pytest.mark.parametrize(("clouds", "expected"), [
