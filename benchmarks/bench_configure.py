@@ -26,25 +26,25 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "stacks")]
 
-from harness.challenge import Challenge  # noqa: E402
-from harness.lab.stack_packages import ensure_stack_packages  # noqa: E402
-from harness.phases import CloudRun  # noqa: E402
-from harness.record import RunDir, new_run_id, phase_timer  # noqa: E402
-from harness.stacks import hosts_patroni  # noqa: E402
 from vm_clouds import VmClouds  # noqa: E402
 
+from harness.challenge import Challenge  # noqa: E402
+from harness.engine import CloudRun  # noqa: E402
+from harness.lab.stack_packages import ensure_stack_packages  # noqa: E402
+from harness.provision.pipeline import pipeline_for  # noqa: E402
+from harness.record import RunDir, new_run_id  # noqa: E402
+from harness.stacks import load_stack  # noqa: E402
 
-def run_phase(rd: RunDir, runs: dict[str, CloudRun], name: str, fn: Any) -> dict[str, tuple[float, Any]]:
+
+def run_phase(runs: dict[str, CloudRun], name: str) -> dict[str, tuple[float, Any]]:
+    """``name`` on every cloud at once through the engine (timed, withdrawn on failure)."""
     out: dict[str, tuple[float, Any]] = {}
 
     def one(cloud: str) -> None:
         t0 = time.monotonic()
         try:
-            with phase_timer(rd, cloud=cloud, phase=name) as rec:
-                rec.details.update(fn(runs[cloud]))
-            out[cloud] = (time.monotonic() - t0, rec.details)
+            out[cloud] = (time.monotonic() - t0, runs[cloud].run_phase(name))
         except Exception as exc:
-            hosts_patroni.on_failure(runs[cloud], name, str(exc))
             out[cloud] = (time.monotonic() - t0, exc)
 
     threads = [threading.Thread(target=one, args=(c,)) for c in runs]
@@ -76,11 +76,12 @@ def main() -> int:
         rd = RunDir(base / "reports", new_run_id()).create()
         rd.append("run-start", run_id=rd.run_id, clouds=list(clouds))
         challenge = Challenge.model_validate({"clouds": {c: {} for c in clouds}})
+        pipeline = pipeline_for(load_stack(challenge.stack))
         runs = {c: CloudRun(cloud=c, challenge=challenge, clouds=None, run_dir=rd.path,  # type: ignore[arg-type]
-                            facts={"servers": facts[c], "ssh_key": str(key)}) for c in clouds}
+                            pipeline=pipeline, facts={"servers": facts[c], "ssh_key": str(key)}) for c in clouds}
         start = time.monotonic()
-        configure = run_phase(rd, runs, "configure", hosts_patroni.configure_phase)
-        deploy = run_phase(rd, runs, "deploy", hosts_patroni.deploy_phase)
+        configure = run_phase(runs, "configure")
+        deploy = run_phase(runs, "deploy")
         total = time.monotonic() - start
         print(f"\n{'cloud':8} {'configure':>10} {'deploy':>8} {'join':>7} {'ready':>7}  plays (configure | deploy)")
         for c in clouds:
@@ -100,7 +101,7 @@ def main() -> int:
         db = any_run.state["database"]
         health = db.health()
         print(f"leader {health.leader}, timeline {health.timeline}, sync standbys {health.sync_standbys}")
-        again = run_phase(rd, runs, "configure", hosts_patroni.configure_phase)
+        again = run_phase(runs, "configure")
         changed = {c: (d if isinstance(d, Exception) else d["changed"]) for c, (_, d) in again.items()}
         print(f"second configure: {', '.join(f'{c} {t:.1f}s' for c, (t, _) in again.items())}; changed {changed}")
         if args.failover:

@@ -27,11 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.challenge import Challenge  # noqa: E402
 from harness.clouds import CloudsConfig  # noqa: E402
-from harness.phases import CloudRun  # noqa: E402
+from harness.engine import CloudRun  # noqa: E402
 from harness.provision.keypair import run_key  # noqa: E402
 from harness.provision.naming import Names  # noqa: E402
+from harness.provision.pipeline import pipeline_for  # noqa: E402
 from harness.provision.security_groups import harness_cidrs  # noqa: E402
 from harness.record import new_run_id  # noqa: E402
+from harness.stacks import load_stack  # noqa: E402
 
 PHASES = ("keypair", "network", "security-groups", "servers", "floating-ips", "teardown")
 
@@ -49,7 +51,8 @@ def count_requests(conn: Any) -> list[int]:
 def harness_round(config: CloudsConfig, challenge: Challenge, cloud: str, reports: Path) -> tuple[float, int]:
     run_dir = reports / new_run_id()
     run_dir.mkdir(parents=True)
-    run = CloudRun(cloud=cloud, challenge=challenge, clouds=config, run_dir=run_dir)
+    run = CloudRun(cloud=cloud, challenge=challenge, clouds=config, run_dir=run_dir,
+                   pipeline=pipeline_for(load_stack(challenge.stack)))
     t0 = time.perf_counter()
     conn = run.connection()
     counter = count_requests(conn)

@@ -28,10 +28,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.lab.dataplane import (ExternalNet, FloatingIp, NicSpec, PortFirewall,  # noqa: E402
-                                   RouterGateway, RouterHost, RouterInterface, RouterSpec,
-                                   SgRule, VmHost, VmSpec, apply_sg, is_ssh_ready, system,
-                                   teardown_all)
+from harness.lab.dataplane import (  # noqa: E402
+    ExternalNet,
+    FloatingIp,
+    NicSpec,
+    PortFirewall,
+    RouterGateway,
+    RouterHost,
+    RouterInterface,
+    RouterSpec,
+    SgRule,
+    VmHost,
+    VmSpec,
+    apply_sg,
+    is_ssh_ready,
+    system,
+    teardown_all,
+)
 from harness.waiting import wait_for  # noqa: E402
 
 EXT = ExternalNet(bridge="ilx-bench", cidr="172.29.7.0/24", gateway="172.29.7.1")

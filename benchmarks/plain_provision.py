@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.provision.retry import growing_sleep  # the same polling pauses as the harness
-from harness.provision.security_groups import initial_rules, rules_for
+from harness.provision.security_groups import initial_rules
+from harness.stacks import load_stack
 
 
 def _wait(check: Any, timeout: float = 600) -> None:
@@ -38,7 +39,7 @@ def provision_and_teardown(conn: Any, prefix: str, *, nodes: int, image: str, fl
     net_api.add_interface_to_router(router.id, subnet=subnet.id)
     list(net_api.subnets(network_id=ext.id))  # the harness reads the gateway to find its own address
     sg = net_api.create_security_group(name=prefix + "sg")
-    list(net_api.create_security_group_rules(initial_rules(sg.id, rules_for("hosts-patroni"), [harness_cidr])))
+    list(net_api.create_security_group_rules(initial_rules(sg.id, load_stack("hosts-patroni").rules, [harness_cidr])))
     img = conn.image.find_image(image)
     flv = compute.find_flavor(flavor)
 

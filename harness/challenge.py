@@ -9,7 +9,7 @@ with one line naming the file, the cloud and the field, not twenty minutes into 
 
 A minimal file::
 
-    stack: hosts-patroni          # or k8s-cockroach
+    stack: hosts-patroni          # see `interop run --help` for the registered stacks
     clouds:                       # names from clouds.yaml -> per-cloud overrides ({} for none)
       lab1: {}
       lab2: {flavor: m1.small, floating_ip: none}
@@ -26,20 +26,30 @@ import ipaddress
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
+from .stacks import DEFAULT_STACK, REGISTRY, known_stacks, load_stack
 
-STACKS = ("hosts-patroni", "k8s-cockroach")
 DEFAULT_CHALLENGE = "challenge.yaml"
 PHASE_TIMEOUT_DEFAULTS = {"identity": 60.0}
-# What `timeouts:` may bound: the phases, and `peers` (the wait for the other clouds'
-# addresses). A misspelt key would otherwise be ignored and leave the 600 s default in force.
-TIMEOUT_KEYS = ("identity", "keypair", "network", "security-groups", "servers", "floating-ips", "peers",
-                "ssh-ready", "configure", "deploy", "teardown")
+# What `timeouts:` may bound: provisioning's phases, `peers` (the wait for the other clouds'
+# addresses) and the stack's own phases. A misspelt key would otherwise be ignored and leave
+# the 600 s default in force.
+PROVISION_TIMEOUT_KEYS = ("identity", "keypair", "network", "security-groups", "servers", "floating-ips", "peers",
+                          "ssh-ready", "teardown")
 
 
 class _Strict(BaseModel):
@@ -130,7 +140,7 @@ class Survival(_Strict):
 
 
 class Challenge(_Strict):
-    stack: Literal["hosts-patroni", "k8s-cockroach"] = "hosts-patroni"
+    stack: str = DEFAULT_STACK
     clouds: dict[str, CloudOverrides] = Field(min_length=1)
     defaults: CloudSettings = CloudSettings()
     survival: Survival = Survival()
@@ -138,12 +148,24 @@ class Challenge(_Strict):
     # Rules opening a port to 0.0.0.0/0 must be asked for here, by port, or never happen.
     open_to_world: list[Annotated[int, Field(ge=1, le=65535)]] = []
 
+    @field_validator("stack")
+    @classmethod
+    def _known_stack(cls, value: str) -> str:
+        if value not in REGISTRY:
+            raise ValueError(f"unknown stack {value!r} (known: {', '.join(known_stacks())})")
+        return value
+
     @field_validator("timeouts")
     @classmethod
-    def _known_timeouts(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(TIMEOUT_KEYS))
-        if unknown:
-            raise ValueError(f"unknown timeout {', '.join(map(repr, unknown))} (known: {', '.join(TIMEOUT_KEYS)})")
+    def _known_timeouts(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        unknown = sorted(set(value) - set(PROVISION_TIMEOUT_KEYS))
+        stack = info.data.get("stack")
+        if unknown and stack is not None:  # only then is the stack imported: its phases are the other keys
+            known = (*PROVISION_TIMEOUT_KEYS, *load_stack(stack).phase_names())
+            unknown = [k for k in unknown if k not in known]
+            if unknown:
+                raise ValueError(f"unknown timeout {', '.join(map(repr, unknown))} "
+                                 f"(known for stack {stack}: {', '.join(known)})")
         return value
 
     @model_validator(mode="before")
@@ -170,6 +192,17 @@ class Challenge(_Strict):
 
     def cloud_names(self) -> list[str]:
         return list(self.clouds)
+
+    def select(self, wanted: str | None) -> list[str]:
+        """The challenge's clouds, or the ``--clouds a,b`` subset of them (unknown names are an error)."""
+        names = self.cloud_names()
+        if not wanted:
+            return names
+        picked = [n.strip() for n in wanted.split(",") if n.strip()]
+        unknown = [n for n in picked if n not in names]
+        if unknown:
+            raise ConfigError(f"--clouds: {', '.join(unknown)} not in the challenge file (has: {', '.join(names)})")
+        return picked
 
 
 def challenge_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from . import __version__, fastexit
 from .errors import ConfigError, HarnessError
+from .stacks import DEFAULT_STACK, known_stacks
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_WORKERS = 16
-TEARDOWN_GRACE = 600.0  # after Ctrl-C, how long `interop run` lets pytest tear down
 
 
 def _scenarios_dir() -> Path:
@@ -91,13 +91,14 @@ def _propose_one(config: object, cloud: str, stack: str) -> dict[str, object]:
     from .provision.context import Context
     from .provision.discovery import propose
     from .provision.naming import Names
+    from .stacks import load_stack
 
     assert isinstance(config, CloudsConfig)
     conn = None
     try:
         conn = config.connect(cloud, phase="discover")
         return {"cloud": cloud, **propose(Context(conn=conn, cloud=cloud, names=Names("discover", cloud),
-                                                  phase="discover"), stack)}
+                                                  phase="discover"), load_stack(stack))}
     except HarnessError as exc:
         return {"cloud": cloud, "error": exc.message}
     finally:
@@ -183,14 +184,13 @@ def _run_pytest(pytest_argv: list[str]) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .challenge import challenge_path, load_challenge
     from .clouds import CloudsConfig
-    from .plugin import selected_clouds_from
     from .record import new_run_id
 
     # Validate everything before a single cloud is touched: one clear line per problem.
     args.challenge_path = challenge_path(args.challenge)
     config = CloudsConfig.load(args.clouds_yaml)
     challenge = load_challenge(args.challenge_path, known_clouds=config.names())
-    clouds = selected_clouds_from(args.clouds, challenge)
+    clouds = challenge.select(args.clouds)
     run_id = args.run_id or new_run_id()
     os.environ["OS_CLIENT_CONFIG_FILE"] = str(config.path)  # the workers read the same file
     if fastexit.wanted():
@@ -326,8 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clouds", metavar="A,B", help="only these clouds")
     p.add_argument("--discover", action="store_true",
                    help="instead: propose image, flavor and floating_ip per cloud, printed as challenge-file YAML")
-    p.add_argument("--stack", default="hosts-patroni", choices=["hosts-patroni", "k8s-cockroach"],
-                   help="the stack whose needs --discover matches (default hosts-patroni)")
+    p.add_argument("--stack", default=DEFAULT_STACK, choices=known_stacks(),
+                   help=f"the stack whose needs --discover matches (default {DEFAULT_STACK})")
     p.set_defaults(func=cmd_clouds)
 
     p = sub.add_parser("run", help="run the challenge over the clouds of the challenge file",
@@ -337,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and phase as it happens. Ctrl-C tears every cloud down first (twice: "
                                    "stop at once, then `interop cleanup --run-id`). Writes "
                                    "reports/<run-id>/ (events.jsonl, index.html, junit.xml) and points "
-                                   "reports/latest at it. Arguments after `--` go to pytest.")
+                                   "reports/latest at it. Arguments after `--` go to pytest. "
+                                   f"The challenge file's `stack:` is one of: {', '.join(known_stacks())}.")
     p.add_argument("--challenge", metavar="FILE", default=None,
                    help="challenge file (default: $INTEROP_CHALLENGE, else ./challenge.yaml)")
     clouds_yaml(p)

@@ -59,3 +59,11 @@ class RendezvousError(HarnessError):
 
 class LabError(HarnessError):
     """The local lab could not be brought up, checked or taken down."""
+
+
+class SkipCloud(Exception):
+    """Not an error: this phase does not run on this cloud, for the reason given.
+
+    An earlier phase of the cloud failed, or the phase has nothing to do; the engine raises it
+    and the caller reports the phase as skipped with the reason.
+    """

@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .errors import PhaseTimeout
-from .phases import ALWAYS_RUN, CloudRun, SkipCloud
+from .engine import CloudRun
+from .errors import PhaseTimeout, SkipCloud
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ class Lane:
 
     def _work(self) -> None:
         try:
+            always = {p.name for p in self.run.pipeline.phases if p.always}
             for name in self.phases:
-                if self._stop.is_set() and name not in ALWAYS_RUN:
+                if self._stop.is_set() and name not in always:
                     outcome: tuple[dict[str, Any] | None, BaseException | None] = (
                         None, SkipCloud(f"the run stopped before phase {name} of cloud {self.run.cloud}"))
                 else:

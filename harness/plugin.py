@@ -1,8 +1,9 @@
 """pytest plugin (entry point ``pytest11: interop``): clouds as parameters, phases as tests.
 
-Thin on purpose: options in one group, a per-cloud fixture that calls the library, and the
-run's progress in the controller process (harness.progress). Each scenario test takes the
-``cloud_run`` fixture and reports one phase; it is parametrized by cloud
+Thin on purpose: options in one group, a per-cloud fixture that calls the library, the run's
+progress in the controller process (harness.progress), and at session end the run-end event
+and the report. The scenario module asks :func:`phase_tests` for one test per phase of its
+challenge's stack, each taking the ``cloud_run`` fixture and parametrized by cloud
 (``test_identity[lab1]``). Under ``--dist loadgroup`` the clouds are dealt to the workers up
 front (harness.scheduling) and each process runs its clouds side by side, a lane (thread) per
 cloud running its phases in order (harness.lanes); the tests wait for their phases. The
@@ -16,17 +17,22 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import tags
 from .challenge import Challenge, challenge_path, load_challenge
 from .clouds import CloudsConfig
-from .errors import ConfigError, HarnessError
-from .phases import CloudRun, SkipCloud
+from .engine import CloudRun
+from .errors import HarnessError, SkipCloud
+from .settings import TEARDOWN_GRACE
+
+if TYPE_CHECKING:
+    from .record import RunDir
+    from .stacks.base import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         run_id = config.getoption("run_id") or new_run_id()
     config.stash[_RUN_ID] = run_id
+    _CONFIGS.append(config)
     if not _is_worker(config):
         if config.getoption("clouds"):
             # fail before any worker starts: one line on stderr, pytest's usage-error exit code
@@ -66,7 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(str(exc)) from None
         from .progress import Progress
 
-        config.pluginmanager.register(Progress(config), "interop-progress")
+        progress = Progress(config, run_dir_of(config), start=lambda: start_run(config))
+        config.stash[_PROGRESS] = progress
+        config.pluginmanager.register(progress, "interop-progress")
 
 
 @pytest.hookimpl(trylast=True)
@@ -78,6 +87,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """
     from . import fastexit
 
+    if config in _CONFIGS:
+        _CONFIGS.remove(config)
     if _is_worker(config) and os.environ.get(fastexit.WORKERS_ENV):
         fastexit.exit_now(0)
 
@@ -98,9 +109,13 @@ def pytest_configure_node(node: Any) -> None:
 
 _RUN_ID = pytest.StashKey[str]()
 _CHALLENGE = pytest.StashKey[Challenge]()
+_PIPELINE = pytest.StashKey["Pipeline"]()
+_PROGRESS = pytest.StashKey["Progress"]()
+# the sessions configured in this process, innermost last (pytester nests them)
+_CONFIGS: list[pytest.Config] = []
 
 
-def run_dir_of(config: pytest.Config) -> Any:
+def run_dir_of(config: pytest.Config) -> RunDir:
     """This session's RunDir (not created): the reports dir option and the controller's run id."""
     from .record import RunDir
 
@@ -108,25 +123,53 @@ def run_dir_of(config: pytest.Config) -> Any:
 
 
 def selected_clouds(config: pytest.Config, challenge: Challenge) -> list[str]:
-    return selected_clouds_from(config.getoption("clouds"), challenge)
-
-
-def selected_clouds_from(wanted: str | None, challenge: Challenge) -> list[str]:
-    """The challenge's clouds, or the ``--clouds a,b`` subset of them (unknown names are an error)."""
-    names = challenge.cloud_names()
-    if not wanted:
-        return names
-    picked = [n.strip() for n in wanted.split(",") if n.strip()]
-    unknown = [n for n in picked if n not in names]
-    if unknown:
-        raise ConfigError(f"--clouds: {', '.join(unknown)} not in the challenge file (has: {', '.join(names)})")
-    return picked
+    return challenge.select(config.getoption("clouds"))
 
 
 def _challenge(config: pytest.Config) -> Challenge:
     if _CHALLENGE not in config.stash:
         config.stash[_CHALLENGE] = load_challenge(challenge_path(config.getoption("challenge")))
     return config.stash[_CHALLENGE]
+
+
+def pipeline_of(config: pytest.Config) -> Pipeline:
+    """The phases every cloud of this session runs: provisioning's around the challenge's stack's."""
+    if _PIPELINE not in config.stash:
+        from .provision.pipeline import pipeline_for
+        from .stacks import load_stack
+
+        config.stash[_PIPELINE] = pipeline_for(load_stack(_challenge(config).stack))
+    return config.stash[_PIPELINE]
+
+
+def phase_tests(module: str) -> dict[str, Any]:
+    """One test per phase of this session's pipeline, for the scenario module ``module``.
+
+    Named ``test_<phase>`` (``test_security_groups``), in pipeline order; pytest parametrizes
+    each by cloud. A challenge file that does not load gives the provisioning tests alone, and
+    their parametrization reports the error.
+    """
+    if not _CONFIGS:
+        raise RuntimeError("phase_tests() is for a scenario module collected by pytest with the interop plugin")
+    try:
+        names = pipeline_of(_CONFIGS[-1]).names()
+    except HarnessError:
+        names = ("identity",)
+    tests: dict[str, Any] = {}
+    for phase in names:
+        test = _phase_test(phase)
+        test.__module__ = module
+        tests[test.__name__] = test
+    return tests
+
+
+def _phase_test(phase: str) -> Any:
+    def test(cloud_run: CloudRun) -> None:
+        run_phase(cloud_run, phase)
+
+    test.__name__ = test.__qualname__ = tags.test_name(phase)
+    test.__doc__ = f"The {phase} phase of one cloud."
+    return test
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -151,17 +194,23 @@ def interop_clouds() -> CloudsConfig:
 
 
 @pytest.fixture(scope="session")
+def interop_pipeline(pytestconfig: pytest.Config) -> Pipeline:
+    """Every cloud's phases, in order. A seam for tests: a conftest may override it."""
+    return pipeline_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
 def interop_run_dir(pytestconfig: pytest.Config) -> Path:
     return start_run(pytestconfig).path
 
 
-def start_run(config: pytest.Config) -> Any:
+def start_run(config: pytest.Config) -> RunDir:
     """Create the run directory and write its run-start event exactly once, whoever comes first.
 
     Workers start phases before the controller hears of them, so each process that touches the
     run tries; an O_EXCL marker file makes only the first one write the event.
     """
-    from .record import append_event
+    from .record import SCHEMA_VERSION
 
     run = run_dir_of(config).create()
     try:
@@ -169,11 +218,9 @@ def start_run(config: pytest.Config) -> Any:
     except FileExistsError:
         return run
     challenge = _challenge(config)
-    append_event(run.events_path, {
-        "type": "run-start", "ts": time.time(), "run_id": run.run_id, "stack": challenge.stack,
-        "clouds": selected_clouds(config, challenge),
-        "challenge": str(challenge_path(config.getoption("challenge"))),
-    })
+    run.append("run-start", schema=SCHEMA_VERSION, run_id=run.run_id, stack=challenge.stack,
+               clouds=selected_clouds(config, challenge),
+               challenge=str(challenge_path(config.getoption("challenge"))))
     return run
 
 
@@ -184,14 +231,15 @@ class CloudRuns:
     let pytest reorder a cloud's phases); the registry gives each cloud one state object.
     """
 
-    def __init__(self, challenge: Challenge, clouds: CloudsConfig, run_dir: Path) -> None:
-        self.challenge, self.clouds, self.run_dir = challenge, clouds, run_dir
+    def __init__(self, challenge: Challenge, clouds: CloudsConfig, run_dir: Path, pipeline: Pipeline) -> None:
+        self.challenge, self.clouds, self.run_dir, self.pipeline = challenge, clouds, run_dir, pipeline
         self.runs: dict[str, CloudRun] = {}
         self.lanes: list[Any] = []
 
     def get(self, cloud: str) -> CloudRun:
         if cloud not in self.runs:
-            self.runs[cloud] = CloudRun(cloud=cloud, challenge=self.challenge, clouds=self.clouds, run_dir=self.run_dir)
+            self.runs[cloud] = CloudRun(cloud=cloud, challenge=self.challenge, clouds=self.clouds,
+                                        run_dir=self.run_dir, pipeline=self.pipeline)
         return self.runs[cloud]
 
     def start_lanes(self, plan: dict[str, list[str]]) -> None:
@@ -206,7 +254,7 @@ class CloudRuns:
 
         if self.lanes:
             with cancel.sigint_held():  # the lanes are tearing down (harness.cancel)
-                left = stop_lanes(self.lanes, timeout=_teardown_grace())
+                left = stop_lanes(self.lanes, timeout=TEARDOWN_GRACE)
             for cloud in left:
                 log.warning("cloud %s: still tearing down at exit; run `interop cleanup --run-id`", cloud)
         for run in self.runs.values():
@@ -214,14 +262,13 @@ class CloudRuns:
                 run.close()
 
 
-def lane_plan(config: pytest.Config, items: list[pytest.Item]) -> dict[str, list[str]]:
+def lane_plan(config: pytest.Config, items: list[pytest.Item], pipeline: Pipeline) -> dict[str, list[str]]:
     """The phases, in order, of each cloud this process runs in lanes.
 
     Without xdist that is every cloud; in a worker, the clouds dealt to it. Under another
     ``--dist`` mode no one knows which worker gets a cloud's phases, so there are no lanes and
     each test runs its phase itself.
     """
-    from .phases import PHASES
     from .scheduling import ASSIGNED_KEY
 
     if _is_worker(config):
@@ -231,10 +278,11 @@ def lane_plan(config: pytest.Config, items: list[pytest.Item]) -> dict[str, list
         wanted: set[str] | None = set(mine)
     else:
         wanted = None
+    phases = set(pipeline.names())
     plan: dict[str, list[str]] = {}
     for item in items:
-        where = cloud_phase(item)
-        if where is None or where[1] not in PHASES or (wanted is not None and where[0] not in wanted):
+        where = tags.cloud_phase(item)
+        if where is None or where[1] not in phases or (wanted is not None and where[0] not in wanted):
             continue
         plan.setdefault(where[0], []).append(where[1])
     return plan
@@ -242,13 +290,13 @@ def lane_plan(config: pytest.Config, items: list[pytest.Item]) -> dict[str, list
 
 @pytest.fixture(scope="session")
 def interop_cloud_runs(request: pytest.FixtureRequest, interop_challenge: Challenge, interop_clouds: CloudsConfig,
-                       interop_run_dir: Path) -> Iterator[CloudRuns]:
+                       interop_run_dir: Path, interop_pipeline: Pipeline) -> Iterator[CloudRuns]:
     from . import cancel
 
     cancel.reset()
-    runs = CloudRuns(interop_challenge, interop_clouds, interop_run_dir)
+    runs = CloudRuns(interop_challenge, interop_clouds, interop_run_dir, interop_pipeline)
     try:
-        runs.start_lanes(lane_plan(request.config, request.session.items))
+        runs.start_lanes(lane_plan(request.config, request.session.items, interop_pipeline))
         yield runs
     finally:
         runs.close_all()
@@ -259,12 +307,6 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
     from . import cancel
 
     cancel.request()
-
-
-def _teardown_grace() -> float:
-    from .cli import TEARDOWN_GRACE
-
-    return TEARDOWN_GRACE
 
 
 @pytest.fixture
@@ -291,32 +333,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A lane's test waits for its phase; its report gets the phase's own run time instead."""
     report = yield
     run = getattr(item, "funcargs", {}).get("cloud_run")
-    where = cloud_phase(item)
+    where = tags.cloud_phase(item)
     if call.when == "call" and isinstance(run, CloudRun) and run.lane is not None and where is not None:
         if where[1] in run.lane.durations:
             report.duration = run.lane.durations[where[1]]
     return report
 
 
-# ---- tags for reports and lanes ------------------------------------------------------------
+# ---- tags, and the run's end --------------------------------------------------------------
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Tag the challenge's tests with cloud and phase; reports carry the tags to the controller."""
-    callspec = getattr(item, "callspec", None)
-    if callspec is None or "cloud_name" not in callspec.params:
+    tags.tag(item)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In the controller: the last progress lines, the run-end event, then the report."""
+    config = session.config
+    if _is_worker(config) or _PROGRESS not in config.stash:
         return
-    func = getattr(item, "originalname", item.name)
-    item.user_properties.append(("interop_cloud", callspec.params["cloud_name"]))
-    item.user_properties.append(("interop_phase", func.removeprefix("test_").replace("_", "-")))
+    progress = config.stash[_PROGRESS]
+    progress.stop()
+    if not progress.started:
+        return
+    run = run_dir_of(config)
+    run.append("run-end", run_id=run.run_id, exitstatus=int(exitstatus))
+    try:
+        from .report.summary import render_summary
 
-
-def cloud_phase(tagged: pytest.Item | pytest.TestReport) -> tuple[str, str] | None:
-    """The (cloud, phase) a test or its report was tagged with above, or None."""
-    props = dict(tagged.user_properties)
-    if "interop_cloud" not in props:
-        return None
-    return str(props["interop_cloud"]), str(props["interop_phase"])
+        progress.say(f"interop: report {render_summary(run.path)}")
+    except Exception as exc:  # a broken report must not hide the run's own outcome
+        progress.say(f"interop: could not render the report: {type(exc).__name__}: {exc}")
 
 
 # ---- xdist: clouds dealt to workers, and time to tear down on Ctrl-C --------------------------
@@ -348,8 +396,6 @@ def _let_workers_tear_down() -> None:
     waits up to the teardown grace; a second Ctrl-C stops it at once.
     """
     from xdist.workermanage import NodeManager
-
-    from .cli import TEARDOWN_GRACE
 
     NodeManager.EXIT_TIMEOUT = max(NodeManager.EXIT_TIMEOUT, TEARDOWN_GRACE)
     if threading.current_thread() is not threading.main_thread():

@@ -1,4 +1,4 @@
-"""Progress per cloud and phase as it happens, and the run's start and end, in the controller.
+"""Progress per cloud and phase as it happens, in the controller.
 
 The lines come from the run record, not from pytest's reports: a worker runs its clouds side
 by side (:mod:`harness.lanes`) and reports a phase only when the test for it comes up, which
@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 import sys
 import threading
-import time
+from collections.abc import Callable
 
 import pytest
 
-from .record import RecordTail, progress_line
+from .record import RecordTail, RunDir, progress_line
+from .tags import cloud_phase
 
 POLL = 0.25  # seconds between looks at the record
 
@@ -33,17 +34,17 @@ def reason(report: pytest.TestReport) -> str:
 
 
 class Progress:
-    """Prints one line per cloud and phase from the record, and opens/closes the run record.
+    """Prints one line per cloud and phase from the record of ``run``.
 
-    Registered only in the controller (or the only process).
+    Registered only in the controller (or the only process). ``start`` opens the run record
+    (its run-start event) at the first cloud test; the plugin closes it after :meth:`stop`.
     """
 
-    def __init__(self, config: pytest.Config) -> None:
-        from .plugin import run_dir_of
-
+    def __init__(self, config: pytest.Config, run: RunDir, *, start: Callable[[], RunDir]) -> None:
         self.config = config
         self.started = False
-        self._tail = RecordTail(run_dir_of(config).events_path)
+        self._start = start
+        self._tail = RecordTail(run.events_path)
         self._lock = threading.Lock()
         self._ended: set[tuple[str, str]] = set()  # phases whose end the record already told
         self._stop = threading.Event()
@@ -77,20 +78,16 @@ class Progress:
 
     def _start_run(self) -> None:
         """At the first cloud test's report: a session without cloud tests has no run to follow."""
-        from .plugin import start_run
-
         if self.started:
             return
         self.started = True
-        run = start_run(self.config)
+        run = self._start()
         self.say(f"interop: run {run.run_id} -> {run.path}")
         self._thread = threading.Thread(target=self._follow, name="interop-progress", daemon=True)
         self._thread.start()
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from .plugin import cloud_phase
-
         where = cloud_phase(report)
         if where is None:
             return
@@ -112,23 +109,9 @@ class Progress:
                     "outcome": "passed" if report.passed else "failed",
                     "error": None if report.passed else reason(report)})))
 
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from .plugin import run_dir_of
-        from .record import append_event
-
+    def stop(self) -> None:
+        """Stop following the record and print what it still holds."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.drain()
-        if not self.started:
-            return
-        run = run_dir_of(self.config)
-        append_event(run.events_path, {"type": "run-end", "ts": time.time(), "run_id": run.run_id,
-                                       "exitstatus": int(exitstatus)})
-        try:
-            from .report.summary import render_summary
-
-            self.say(f"interop: report {render_summary(run.path)}")
-        except Exception as exc:  # a broken report must not hide the run's own outcome
-            self.say(f"interop: could not render the report: {type(exc).__name__}: {exc}")
-

@@ -24,7 +24,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["passed", "failed", "error", "timeout", "skipped", "unfinished"]
 EVENT_TYPES = ("run-start", "phase-start", "phase-end", "run-end", "note")
+# run-start carries it; a reader (trends across runs) knows which shape of record it reads
+SCHEMA_VERSION = 1
 PRIVATE_DIR = ".interop-private"
 
 
@@ -358,104 +360,3 @@ def _pytest_outcome(exc: BaseException) -> str | None:
         return None
     names = {c.__name__ for c in mro}
     return next((name for name in ("Skipped", "Failed") if name in names), None)
-
-
-@dataclass
-class RunSummary:
-    """The record folded into clouds x phases (the last word on each pair wins)."""
-
-    run_id: str | None
-    started: float | None
-    ended: float | None  # None: no run-end (still running, or crashed)
-    clouds: list[str]
-    phases: list[str]
-    results: dict[tuple[str, str], PhaseResult]
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def result(self, cloud: str, phase: str) -> PhaseResult | None:
-        return self.results.get((cloud, phase))
-
-    def cloud_outcome(self, cloud: str) -> Outcome | Literal["not run"]:
-        """The worst outcome of the cloud's phases; skipped phases alone do not fail it."""
-        outcomes = {r.outcome for (c, _), r in self.results.items() if c == cloud}
-        for worst in ("unfinished", "error", "timeout", "failed"):
-            if worst in outcomes:
-                return worst
-        if "passed" in outcomes:
-            return "passed"
-        return "skipped" if outcomes else "not run"
-
-    def totals(self) -> dict[str, int]:
-        """Clouds per overall outcome, e.g. ``{"passed": 3, "failed": 1}``."""
-        counts: dict[str, int] = {}
-        for cloud in self.clouds:
-            outcome = self.cloud_outcome(cloud)
-            counts[outcome] = counts.get(outcome, 0) + 1
-        return counts
-
-
-def summarize(events: Iterable[dict[str, Any]]) -> RunSummary:
-    """Fold events into a :class:`RunSummary`.
-
-    Clouds are sorted, phases keep their first-seen order. A phase-start not followed by a
-    phase-end for the same cloud and phase is ``unfinished`` (the worker died or still runs).
-    """
-    run_id: str | None = None
-    started: float | None = None
-    ended: float | None = None
-    first_ts: float | None = None
-    info: dict[str, Any] = {}
-    clouds: set[str] = set()
-    phases: dict[str, None] = {}
-    results: dict[tuple[str, str], PhaseResult] = {}
-    for event in events:
-        kind = event.get("type")
-        ts = _float(event.get("ts"))
-        if ts is not None and (first_ts is None or ts < first_ts):
-            first_ts = ts
-        if kind == "run-start":
-            run_id = event.get("run_id", run_id)
-            started = ts
-            info = {k: v for k, v in event.items() if k not in ("type", "ts")}
-            clouds.update(c for c in event.get("clouds", ()) if isinstance(c, str))
-        elif kind == "run-end":
-            ended = ts
-        elif kind in ("phase-start", "phase-end"):
-            cloud, phase = event.get("cloud"), event.get("phase")
-            if not isinstance(cloud, str) or not isinstance(phase, str):
-                continue
-            clouds.add(cloud)
-            phases.setdefault(phase, None)
-            start = _float(event.get("start")) or ts or 0.0
-            if kind == "phase-start":
-                results[cloud, phase] = PhaseResult(cloud, phase, "unfinished", start)
-            else:
-                results[cloud, phase] = PhaseResult(
-                    cloud=cloud,
-                    phase=phase,
-                    outcome=_outcome(event.get("outcome")),
-                    start=start,
-                    end=_float(event.get("end")),
-                    duration=_float(event.get("duration")),
-                    error=event.get("error"),
-                    details=event.get("details") or {},
-                )
-    return RunSummary(
-        run_id=run_id,
-        started=started if started is not None else first_ts,
-        ended=ended,
-        clouds=sorted(clouds),
-        phases=list(phases),
-        results=results,
-        info=info,
-    )
-
-
-def _outcome(value: object) -> Outcome:
-    """A recorded outcome; anything unknown is the harness's fault, so "error"."""
-    known: tuple[Outcome, ...] = ("passed", "failed", "error", "timeout", "skipped")
-    return next((o for o in known if o == value), "error")
-
-
-def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipelines import cloud_run
 
 from harness import cancel
 from harness.challenge import Challenge
-from harness.errors import CloudError, PhaseTimeout
+from harness.engine import CloudRun
+from harness.errors import CloudError, PhaseTimeout, SkipCloud
 from harness.lanes import Lane, start_lanes, stop_lanes
-from harness.phases import PHASES, CloudRun, SkipCloud
 from harness.provision.ledger import Ledger
+from harness.stacks.base import PhaseFn
 from harness.waiting import wait_for
 
 
@@ -26,11 +28,17 @@ def _fresh_cancel() -> Any:
     cancel.reset()
 
 
-def _runs(tmp_path: Path, *clouds: str) -> list[CloudRun]:
+@pytest.fixture
+def phases() -> dict[str, PhaseFn]:
+    """The phases a test swaps in (harness phases otherwise); read when each phase runs."""
+    return {}
+
+
+def _runs(tmp_path: Path, phases: dict[str, PhaseFn], *clouds: str) -> list[CloudRun]:
     challenge = Challenge.model_validate({"clouds": {c: {} for c in clouds}, "timeouts": {"identity": 5}})
     run_dir = tmp_path / "reports" / "20261201T000000Z-ab12"
     run_dir.mkdir(parents=True, exist_ok=True)
-    return [CloudRun(cloud=c, challenge=challenge, clouds=None, run_dir=run_dir) for c in clouds]  # type: ignore[arg-type]
+    return [cloud_run(challenge, c, run_dir, phases=phases) for c in clouds]
 
 
 def _ends(run_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -38,15 +46,15 @@ def _ends(run_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return {(e["cloud"], e["phase"]): e for e in map(json.loads, lines) if e["type"] == "phase-end"}
 
 
-def test_lanes_run_their_clouds_at_the_same_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lanes_run_their_clouds_at_the_same_time(tmp_path: Path, phases: dict[str, PhaseFn]) -> None:
     both_in = threading.Barrier(2, timeout=5)  # broken (BrokenBarrierError) if the clouds ran one by one
 
     def identity(run: CloudRun) -> dict[str, Any]:
         both_in.wait()
         return {"cloud": run.cloud, "thread": threading.current_thread().name}
 
-    monkeypatch.setitem(PHASES, "identity", identity)
-    a, b = _runs(tmp_path, "a", "b")
+    phases["identity"] = identity
+    a, b = _runs(tmp_path, phases, "a", "b")
     lanes = start_lanes([(a, ["identity"]), (b, ["identity"])])
     assert a.lane.outcome("identity") == {"cloud": "a", "thread": "lane-a"}
     assert b.lane.outcome("identity") == {"cloud": "b", "thread": "lane-b"}
@@ -54,7 +62,7 @@ def test_lanes_run_their_clouds_at_the_same_time(tmp_path: Path, monkeypatch: py
 
 
 def test_a_failure_reaches_its_test_and_later_phases_skip_but_teardown_runs(tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                           phases: dict[str, PhaseFn]) -> None:
     def servers(run: CloudRun) -> None:
         Ledger(run.run_dir).created(run.cloud, "server", "s0", "id-0")
         raise CloudError("quota exceeded for instances", cloud=run.cloud, phase="servers")
@@ -63,10 +71,10 @@ def test_a_failure_reaches_its_test_and_later_phases_skip_but_teardown_runs(tmp_
         Ledger(run.run_dir).deleted(run.cloud, "server", "s0")
         return {"deleted": 1}
 
-    monkeypatch.setitem(PHASES, "servers", servers)
-    monkeypatch.setitem(PHASES, "floating-ips", lambda run: pytest.fail("must not run after a failure"))
-    monkeypatch.setitem(PHASES, "teardown", teardown)
-    (run,) = _runs(tmp_path, "a")
+    phases["servers"] = servers
+    phases["floating-ips"] = lambda run: pytest.fail("must not run after a failure")
+    phases["teardown"] = teardown
+    (run,) = _runs(tmp_path, phases, "a")
     lane = Lane(run, ["servers", "floating-ips", "teardown"]).start()
     with pytest.raises(CloudError, match="quota exceeded"):
         lane.outcome("servers")
@@ -80,7 +88,7 @@ def test_a_failure_reaches_its_test_and_later_phases_skip_but_teardown_runs(tmp_
 
 
 def test_stop_ends_the_lane_after_its_current_phase_and_still_tears_down(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                        phases: dict[str, PhaseFn]) -> None:
     entered, release = threading.Event(), threading.Event()
     torn: list[str] = []
 
@@ -89,10 +97,10 @@ def test_stop_ends_the_lane_after_its_current_phase_and_still_tears_down(tmp_pat
         entered.set()
         assert release.wait(5)
 
-    monkeypatch.setitem(PHASES, "keypair", keypair)
-    monkeypatch.setitem(PHASES, "network", lambda run: pytest.fail("stopped lanes start no phase"))
-    monkeypatch.setitem(PHASES, "teardown", lambda run: torn.append(run.cloud))
-    (run,) = _runs(tmp_path, "a")
+    phases["keypair"] = keypair
+    phases["network"] = lambda run: pytest.fail("stopped lanes start no phase")
+    phases["teardown"] = lambda run: torn.append(run.cloud)
+    (run,) = _runs(tmp_path, phases, "a")
     lane = Lane(run, ["keypair", "network"]).start()  # teardown not listed: close() runs it
     assert entered.wait(5)
     lane.stop()
@@ -103,7 +111,7 @@ def test_stop_ends_the_lane_after_its_current_phase_and_still_tears_down(tmp_pat
     assert lane.join(5) and torn == ["a"]
 
 
-def test_cancel_interrupts_a_waiting_phase_but_not_teardown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cancel_interrupts_a_waiting_phase_but_not_teardown(tmp_path: Path, phases: dict[str, PhaseFn]) -> None:
     waiting = threading.Event()
 
     def servers(run: CloudRun) -> None:
@@ -116,9 +124,9 @@ def test_cancel_interrupts_a_waiting_phase_but_not_teardown(tmp_path: Path, monk
         Ledger(run.run_dir).deleted(run.cloud, "server", "s0")
         return {"waited": elapsed}
 
-    monkeypatch.setitem(PHASES, "servers", servers)
-    monkeypatch.setitem(PHASES, "teardown", teardown)
-    (run,) = _runs(tmp_path, "a")
+    phases["servers"] = servers
+    phases["teardown"] = teardown
+    (run,) = _runs(tmp_path, phases, "a")
     lane = Lane(run, ["servers", "floating-ips", "teardown"]).start()
     assert waiting.wait(5)
     t0 = time.monotonic()
@@ -135,10 +143,10 @@ def test_cancel_interrupts_a_waiting_phase_but_not_teardown(tmp_path: Path, monk
     assert not Ledger(run.run_dir).has_live("a")
 
 
-def test_a_stuck_lane_is_reported_not_waited_for_forever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stuck_lane_is_reported_not_waited_for_forever(tmp_path: Path, phases: dict[str, PhaseFn]) -> None:
     release = threading.Event()
-    monkeypatch.setitem(PHASES, "identity", lambda run: release.wait(5))
-    (run,) = _runs(tmp_path, "a")
+    phases["identity"] = lambda run: release.wait(5)
+    (run,) = _runs(tmp_path, phases, "a")
     lane = Lane(run, ["identity"]).start()
     assert lane.budget("identity") == 5 + 60  # the phase's own budget plus the margin
     with pytest.raises(PhaseTimeout, match="no outcome after 0s") as err:
@@ -148,8 +156,8 @@ def test_a_stuck_lane_is_reported_not_waited_for_forever(tmp_path: Path, monkeyp
     assert lane.join(5)
 
 
-def test_a_phase_outside_the_lane_is_a_clear_error(tmp_path: Path) -> None:
-    (run,) = _runs(tmp_path, "a")
+def test_a_phase_outside_the_lane_is_a_clear_error(tmp_path: Path, phases: dict[str, PhaseFn]) -> None:
+    (run,) = _runs(tmp_path, phases, "a")
     lane = Lane(run, [])
     with pytest.raises(KeyError, match="phase deploy is not in the lane of cloud a"):
         lane.outcome("deploy")

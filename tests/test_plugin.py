@@ -1,4 +1,8 @@
-"""The pytest plugin, driven through pytester with phases that need no cloud."""
+"""The pytest plugin, driven through pytester with a stack of phases that need no cloud.
+
+Each session's conftest registers its own stack (``test-stack``, phases alpha and beta) in the
+registry of its own process; scenarios ask for those phases only, so no cloud is touched.
+"""
 
 import json
 from pathlib import Path
@@ -7,9 +11,19 @@ import pytest
 
 from harness.provision.ledger import Ledger
 
-CONFTEST = '''
+STACK_DEF = '''
+from harness.stacks import REGISTRY
+from harness.stacks.base import Needs, Phase, Stack
+
+def test_stack(*phases):
+    return Stack("test-stack", Needs(("debian",), 1, 1, 1), rules=(),
+                 phases=tuple(Phase(name, fn) for name, fn in phases))
+
+REGISTRY["test-stack"] = "conftest:STACK"
+'''
+
+CONFTEST = STACK_DEF + '''
 from harness.errors import CloudError
-from harness.phases import PHASES
 
 def alpha(run):
     if run.cloud == "bad":
@@ -19,8 +33,7 @@ def alpha(run):
 def beta(run):
     return {"after": "alpha"}
 
-PHASES["alpha"] = alpha
-PHASES["beta"] = beta
+STACK = test_stack(("alpha", alpha), ("beta", beta))
 '''
 
 SCENARIO = '''
@@ -33,7 +46,7 @@ def test_beta(cloud_run):
     run_phase(cloud_run, "beta")
 '''
 
-CHALLENGE = "clouds:\n  good1: {}\n  bad: {nodes: 3}\n  good2: {}\ndefaults: {nodes: 1}\n"
+CHALLENGE = "stack: test-stack\nclouds:\n  good1: {}\n  bad: {nodes: 3}\n  good2: {}\ndefaults: {nodes: 1}\n"
 CLOUDS = "clouds:\n" + "".join(
     f"  {n}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p, project_name: x}}\n"
     for n in ("good1", "bad", "good2"))
@@ -100,9 +113,9 @@ def test_plain_pytest_without_cloud_tests_writes_no_run(pytester: pytest.Pyteste
 
 def test_each_clouds_phases_stay_on_one_worker_in_order(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     clouds = [f"c{i}" for i in range(6)]
-    pytester.makeconftest(CONFTEST + "\nPHASES['gamma'] = beta\n")
+    pytester.makeconftest(CONFTEST + "\nSTACK = test_stack(('alpha', alpha), ('beta', beta), ('gamma', beta))\n")
     pytester.makepyfile(test_scenario=SCENARIO + "\ndef test_gamma(cloud_run):\n    run_phase(cloud_run, 'gamma')\n")
-    (pytester.path / "challenge.yaml").write_text("clouds: {" + ", ".join(f"{c}: {{}}" for c in clouds) + "}\n")
+    (pytester.path / "challenge.yaml").write_text("stack: test-stack\nclouds: {" + ", ".join(f"{c}: {{}}" for c in clouds) + "}\n")
     (pytester.path / "clouds.yaml").write_text("clouds:\n" + "".join(
         f"  {c}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}}\n" for c in clouds))
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(pytester.path / "clouds.yaml"))
@@ -116,9 +129,8 @@ def test_each_clouds_phases_stay_on_one_worker_in_order(pytester: pytest.Pyteste
         assert [e["phase"] for e in sorted(mine, key=lambda e: e["start"])] == ["alpha", "beta", "gamma"]
 
 
-SIDE_BY_SIDE = '''
+SIDE_BY_SIDE = STACK_DEF + '''
 from pathlib import Path
-from harness.phases import PHASES
 from harness.waiting import wait_for
 
 def alpha(run):
@@ -129,8 +141,7 @@ def alpha(run):
     wait_for(lambda: (here / f"alpha-{other}").exists(), timeout=10, interval=0.05, what=f"{other} in alpha")
     return {}
 
-PHASES["alpha"] = alpha
-PHASES["beta"] = lambda run: {"after": "alpha"}
+STACK = test_stack(("alpha", alpha), ("beta", lambda run: {"after": "alpha"}))
 '''
 
 
@@ -139,7 +150,7 @@ def test_one_process_runs_its_clouds_side_by_side(pytester: pytest.Pytester, mon
                                                   xdist_args: list[str]) -> None:
     pytester.makeconftest(SIDE_BY_SIDE)
     pytester.makepyfile(test_scenario=SCENARIO)
-    (pytester.path / "challenge.yaml").write_text("clouds: {c0: {}, c1: {}}\n")
+    (pytester.path / "challenge.yaml").write_text("stack: test-stack\nclouds: {c0: {}, c1: {}}\n")
     (pytester.path / "clouds.yaml").write_text("clouds:\n" + "".join(
         f"  {c}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}}\n" for c in ("c0", "c1")))
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(pytester.path / "clouds.yaml"))
@@ -156,10 +167,13 @@ def test_one_process_runs_its_clouds_side_by_side(pytester: pytest.Pytester, mon
     assert "[c0] alpha ... started" in out and "[c1] beta passed in" in out  # progress from the record
 
 
-STOP_EARLY = '''
+STOP_EARLY = STACK_DEF + '''
 import time
+from dataclasses import replace
+
+import pytest
+
 from harness.errors import CloudError
-from harness.phases import PHASES
 from harness.provision.ledger import Ledger
 
 def alpha(run):
@@ -172,9 +186,13 @@ def teardown(run):
     Ledger(run.run_dir).deleted(run.cloud, "server", "s0")
     return {"deleted": 1}
 
-PHASES["alpha"] = alpha
-PHASES["beta"] = lambda run: time.sleep(1)  # still going when -x ends the session
-PHASES["teardown"] = teardown
+STACK = test_stack(("alpha", alpha), ("beta", lambda run: time.sleep(1)))  # beta: still going at -x
+
+@pytest.fixture(scope="session")
+def interop_pipeline(interop_pipeline):
+    """Provisioning's teardown swapped for one that needs no cloud: the fixture is the seam."""
+    return replace(interop_pipeline, phases=tuple(replace(p, run=teardown) if p.name == "teardown" else p
+                                                  for p in interop_pipeline.phases))
 '''
 
 
@@ -183,7 +201,7 @@ def test_exitfirst_stops_the_lanes_and_every_cloud_is_still_torn_down(pytester: 
     pytester.makeconftest(STOP_EARLY)
     pytester.makepyfile(test_scenario=SCENARIO)
     clouds = ("bad", "good1", "good2")
-    (pytester.path / "challenge.yaml").write_text("clouds: {" + ", ".join(f"{c}: {{}}" for c in clouds) + "}\n")
+    (pytester.path / "challenge.yaml").write_text("stack: test-stack\nclouds: {" + ", ".join(f"{c}: {{}}" for c in clouds) + "}\n")
     (pytester.path / "clouds.yaml").write_text("clouds:\n" + "".join(
         f"  {c}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}}\n" for c in clouds))
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(pytester.path / "clouds.yaml"))

@@ -8,13 +8,15 @@ and leak-proof teardown and cleanup.
     discovery       image / flavor / external network: configured or discovered
     keypair         the run's ed25519 key (private area) and its keypair on each cloud
     network         the configured network, or network + subnet + router of our own
-    security_groups least-privilege rule sets as data per stack, and their audit
+    identity        authenticate, read the catalog, derive the cpid
+    security_groups a stack's least-privilege rule set, and its audit
     servers         N concurrent boots; ERROR -> deleted with its fault; explicit timeout
     floating_ips    auto / pool / preallocated (never released) / none
     ssh             wait until every server answers SSH with the run's key
     teardown        dependency order, sweep by prefix, verify nothing is left
     cleanup         after a crash: by the run's ledger, or by prefix with no state
-    phases          the above as the phases of harness.phases.PHASES
+    phases          the above as phases of a cloud (harness.engine.CloudRun)
+    pipeline        those phases around a stack's, in order
 
 Errors are :mod:`harness.errors` ones carrying the cloud and the phase.
 """
@@ -22,10 +24,10 @@ Errors are :mod:`harness.errors` ones carrying the cloud and the phase.
 from .cleanup import cleanup_prefix, cleanup_run
 from .ledger import KINDS, Entry, Ledger
 from .naming import Names, run_prefix
-from .security_groups import STACK_RULES, audit
+from .security_groups import audit
 from .teardown import TeardownResult, find_by_prefix, teardown
 
 __all__ = [
-    "KINDS", "STACK_RULES", "Entry", "Ledger", "Names", "TeardownResult", "audit", "cleanup_prefix",
+    "KINDS", "Entry", "Ledger", "Names", "TeardownResult", "audit", "cleanup_prefix",
     "cleanup_run", "find_by_prefix", "run_prefix", "teardown",
 ]

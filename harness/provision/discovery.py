@@ -7,8 +7,9 @@ discovered: an active image matching the stack's OS, the smallest flavor meeting
 minimums (and the image's own min_ram/min_disk), the external network. Every choice says how
 it was made, and goes into the record.
 
->>> STACK_NEEDS["hosts-patroni"].min_ram_mb
-512
+The stack says what it needs (:class:`~harness.stacks.base.Needs`)::
+
+    resolve_flavor(ctx, None, load_stack("hosts-patroni"))  # >= 512 MB, 1 vCPU, 1 GB
 """
 
 from __future__ import annotations
@@ -18,24 +19,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import CloudError
+from ..stacks.base import Stack
 from .context import Context
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What a stack needs from a server; ``os`` is in order of preference (name or os_distro)."""
-
-    os: tuple[str, ...]
-    min_ram_mb: int
-    min_vcpus: int
-    min_disk_gb: int
-
-
-# PostgreSQL + Patroni + etcd for a test cluster fit in 512 MB; k3s + CockroachDB need 4 GB.
-STACK_NEEDS: dict[str, Needs] = {
-    "hosts-patroni": Needs(os=("debian", "ubuntu"), min_ram_mb=512, min_vcpus=1, min_disk_gb=1),
-    "k8s-cockroach": Needs(os=("ubuntu", "debian"), min_ram_mb=4096, min_vcpus=2, min_disk_gb=20),
-}
 
 
 @dataclass(frozen=True)
@@ -49,15 +34,6 @@ class Choice:
 
     def as_details(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v}
-
-
-def needs_of(stack: str) -> Needs:
-    from ..errors import ConfigError
-
-    try:
-        return STACK_NEEDS[stack]
-    except KeyError:
-        raise ConfigError(f"unknown stack {stack!r} (known: {', '.join(sorted(STACK_NEEDS))})") from None
 
 
 def _names(items: list[Any], limit: int = 8) -> str:
@@ -75,7 +51,7 @@ def _os_rank(image: Any, wanted: tuple[str, ...]) -> int | None:
     return None
 
 
-def resolve_image(ctx: Context, wanted: str | None, stack: str) -> Choice:
+def resolve_image(ctx: Context, wanted: str | None, stack: Stack) -> Choice:
     """The configured image (must exist and be active), else the best active match for the stack."""
     if wanted:
         image = ctx.call(ctx.conn.image.find_image, wanted, ignore_missing=True, doing=f"looking up image {wanted}")
@@ -88,11 +64,11 @@ def resolve_image(ctx: Context, wanted: str | None, stack: str) -> Choice:
         return Choice(image.id, image.name, "configured", min_ram_mb=_int(image, "min_ram"),
                       min_disk_gb=_int(image, "min_disk"))
     images = ctx.list(ctx.conn.image.images, doing="listing images")
-    needs = needs_of(stack)
+    needs = stack.needs
     ranked = [(rank, i) for i in images
               if getattr(i, "status", "active") == "active" and (rank := _os_rank(i, needs.os)) is not None]
     if not ranked:
-        raise CloudError(f"no active image matches {'/'.join(needs.os)} for stack {stack}; set `image:` in the "
+        raise CloudError(f"no active image matches {'/'.join(needs.os)} for stack {stack.name}; set `image:` in the "
                          f"challenge file (images here: {_names(images)})", cloud=ctx.cloud, phase=ctx.phase)
     ranked.sort(key=lambda ri: str(getattr(ri[1], "created_at", "") or ""), reverse=True)  # newest first,
     ranked.sort(key=lambda ri: ri[0])  # then (stable) by the stack's OS preference
@@ -108,9 +84,9 @@ def _int(obj: Any, attr: str) -> int:
         return 0
 
 
-def resolve_flavor(ctx: Context, wanted: str | None, stack: str, image: Choice | None = None) -> Choice:
+def resolve_flavor(ctx: Context, wanted: str | None, stack: Stack, image: Choice | None = None) -> Choice:
     """The configured flavor (must exist), else the smallest one meeting the stack's (and image's) minimums."""
-    needs = needs_of(stack)
+    needs = stack.needs
     min_ram = max(needs.min_ram_mb, image.min_ram_mb if image else 0)
     min_disk = max(needs.min_disk_gb, image.min_disk_gb if image else 0)
     if wanted:
@@ -127,7 +103,7 @@ def resolve_flavor(ctx: Context, wanted: str | None, stack: str, image: Choice |
     fit = [f for f in flavors if f.ram >= min_ram and f.vcpus >= needs.min_vcpus and f.disk >= min_disk]
     if not fit:
         raise CloudError(f"no flavor has at least {min_ram} MB RAM, {needs.min_vcpus} vCPU and {min_disk} GB disk "
-                         f"for stack {stack}; set `flavor:` in the challenge file (flavors here: {_names(flavors)})",
+                         f"for stack {stack.name}; set `flavor:` in the challenge file (flavors here: {_names(flavors)})",
                          cloud=ctx.cloud, phase=ctx.phase)
     flavor = min(fit, key=lambda f: (f.vcpus, f.ram, f.disk, f.name))
     return Choice(flavor.id, flavor.name, "discovered",
@@ -150,7 +126,7 @@ def external_network(ctx: Context, wanted: str | None = None) -> Choice | None:
     return Choice(nets[0].id, nets[0].name, "discovered", note)
 
 
-def propose(ctx: Context, stack: str) -> dict[str, Any]:
+def propose(ctx: Context, stack: Stack) -> dict[str, Any]:
     """What ``interop clouds --discover`` prints for one cloud: settings plus a note per setting."""
     settings: dict[str, Any] = {}
     notes: dict[str, str] = {}

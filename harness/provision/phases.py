@@ -1,6 +1,6 @@
-"""The provisioning phases of a cloud, as :data:`harness.phases.PHASES` entries.
+"""The provisioning phases of a cloud, which :mod:`.pipeline` puts around a stack's phases.
 
-Each takes the cloud's :class:`~harness.phases.CloudRun` and returns details for the record.
+Each takes the cloud's :class:`~harness.engine.CloudRun` and returns details for the record.
 They share one :class:`~.context.Context` per cloud (connection, names, ledger), kept in
 ``run.state``. ``teardown`` also runs when an earlier phase failed, and ``CloudRun.close()``
 runs it when nobody did (a failure, Ctrl-C), so a run never leaves resources behind unless it
@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..challenge import FloatingIpPool, FloatingIpPreallocated
 from ..errors import CloudError
-from ..record import RunDir, read_events
 from ..rendezvous import DirRendezvous
 from .context import Context
 from .discovery import external_network, resolve_flavor, resolve_image
@@ -23,13 +22,13 @@ from .ledger import Ledger
 from .naming import Names
 from .network import NetworkInfo, create_network, default_cidr, use_existing
 from .retry import RetryPolicy
-from .security_groups import add_rules, audit, create_security_group, describe_rule, harness_cidrs, peer_rules, rules_for
+from .security_groups import add_rules, audit, create_security_group, describe_rule, harness_cidrs, peer_rules
 from .servers import ServerInfo, boot_servers
 from .ssh import SshTarget, wait_for_ssh
 from .teardown import raise_if_unclean, teardown
 
 if TYPE_CHECKING:
-    from ..phases import CloudRun
+    from ..engine import CloudRun
 
 ADDRESSES = "node-addresses"  # rendezvous name: each cloud's node addresses, for peer rules
 
@@ -63,7 +62,7 @@ def _with_retries(ctx: Context, details: dict[str, Any]) -> dict[str, Any]:
 
 def keypair_phase(run: CloudRun) -> dict[str, Any]:
     ctx = context(run, "keypair")
-    key = run_key(RunDir(run.run_dir.parent, run.run_dir.name).private_path())
+    key = run_key(run.rundir.private_path())
     details = create_keypair(ctx, key)
     ctx.results["key"] = key
     ctx.results["keypair"] = details["name"]
@@ -103,7 +102,7 @@ def _gateway(ctx: Context, net: NetworkInfo) -> str | None:
 def security_groups_phase(run: CloudRun) -> dict[str, Any]:
     ctx = context(run, "security-groups")
     net: NetworkInfo = _need(ctx, "network", "network")
-    rules = rules_for(run.challenge.stack)
+    rules = run.pipeline.stack.rules
     harness, how = harness_cidrs(_gateway(ctx, net))
     sg = create_security_group(ctx, rules, harness, run.challenge.open_to_world)
     problems = audit(sg["rules"], open_to_world=run.challenge.open_to_world)
@@ -125,22 +124,15 @@ def servers_phase(run: CloudRun) -> dict[str, Any]:
     net: NetworkInfo = _need(ctx, "network", "network")
     sg = _need(ctx, "security_group", "security-groups")
     keypair = _need(ctx, "keypair", "keypair")
-    image = resolve_image(ctx, settings.image, run.challenge.stack)
-    flavor = resolve_flavor(ctx, settings.flavor, run.challenge.stack, image)
+    stack = run.pipeline.stack
+    image = resolve_image(ctx, settings.image, stack)
+    flavor = resolve_flavor(ctx, settings.flavor, stack, image)
     servers = boot_servers(ctx, count=settings.nodes, image_id=image.id, flavor_id=flavor.id,
                            network_id=net.network_id, security_group_id=sg["id"], key_name=keypair,
                            timeout=run.challenge.timeout("servers"))
     ctx.results["servers"] = servers
     return _with_retries(ctx, {"image": image.as_details(), "flavor": flavor.as_details(),
                                "servers": [s.as_details() for s in servers]})
-
-
-def expected_clouds(run: CloudRun) -> list[str]:
-    """The clouds of this run (from its run-start event), else the challenge's."""
-    for event in read_events(run.run_dir / "events.jsonl"):
-        if event.get("type") == "run-start" and isinstance(event.get("clouds"), list):
-            return [str(c) for c in event["clouds"]]
-    return run.challenge.cloud_names()
 
 
 def floating_ips_phase(run: CloudRun) -> dict[str, Any]:
@@ -164,11 +156,11 @@ def floating_ips_phase(run: CloudRun) -> dict[str, Any]:
     # cross-cloud: open the peer ports to the other clouds' node addresses, once they are known
     rv = DirRendezvous(run.run_dir)
     rv.publish(ADDRESSES, run.cloud, {"addresses": [a.address for a in addresses]})
-    got = rv.gather(ADDRESSES, expected_clouds(run), timeout=run.challenge.timeout("peers"), me=run.cloud)
+    got = rv.gather(ADDRESSES, run.expected_clouds(), timeout=run.challenge.timeout("peers"), me=run.cloud)
     # Own addresses too: a node reaching a same-cloud peer at its floating IP is hairpin-NATed
     # and arrives with its own floating IP as source, which remote_group_id does not match.
     peers = {c: list(d.get("addresses", [])) for c, d in got.present.items()}
-    bodies = peer_rules(sg["id"], rules_for(run.challenge.stack), peers)
+    bodies = peer_rules(sg["id"], run.pipeline.stack.rules, peers)
     made = add_rules(ctx, bodies, doing=f"adding {len(bodies)} peer rules")
     problems = audit(made, open_to_world=run.challenge.open_to_world)
     if problems:
@@ -207,23 +199,3 @@ def teardown_skip_reason(run: CloudRun) -> str | None:
     if Ledger(run.run_dir).has_live(run.cloud):
         return None
     return f"cloud {run.cloud}: nothing to tear down (no resources were created)"
-
-
-def withdraw_on_failure(run: CloudRun, phase: str, reason: str) -> None:
-    """A cloud that fails before publishing its addresses withdraws, so peers stop waiting."""
-    if phase == "teardown":
-        return
-    rv = DirRendezvous(run.run_dir)
-    if not rv.entry_path(ADDRESSES, run.cloud).exists():
-        rv.withdraw(ADDRESSES, run.cloud, f"failed in {phase}: {reason}")
-
-
-PROVISION_PHASES = {
-    "keypair": keypair_phase,
-    "network": network_phase,
-    "security-groups": security_groups_phase,
-    "servers": servers_phase,
-    "floating-ips": floating_ips_phase,
-    "ssh-ready": ssh_ready_phase,
-    "teardown": teardown_phase,
-}

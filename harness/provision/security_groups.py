@@ -1,4 +1,4 @@
-"""Least-privilege security groups: the rule set is data per stack, and it is audited.
+"""Least-privilege security groups: the rule set is the stack's data (:class:`Rule`), audited.
 
 Each rule says what it is for and who may connect:
 
@@ -9,8 +9,8 @@ Each rule says what it is for and who may connect:
 - nothing is ever opened to 0.0.0.0/0 unless the challenge file lists the port in
   ``open_to_world`` (the 2017 group opened 20000-32767 to the internet).
 
->>> [r.purpose for r in STACK_RULES["hosts-patroni"]][:2]
-['ssh', 'postgresql']
+>>> len(initial_rules("sg-1", [Rule("ssh", "tcp", (22, 22), ("harness",))], ["192.0.2.1/32"], []))
+1
 >>> audit([{"direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22,
 ...         "remote_ip_prefix": "0.0.0.0/0", "ethertype": "IPv4"}], open_to_world=[])
 ['ingress tcp 22 from 0.0.0.0/0 is open to the world and port 22 is not in open_to_world']
@@ -22,58 +22,13 @@ import ipaddress
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from ..stacks.base import Rule
 from .context import Context
 
-Source = Literal["harness", "group", "peers"]
 WORLD = ("0.0.0.0/0", "::/0")
 HARNESS_CIDR_ENV = "INTEROP_HARNESS_CIDR"
-
-
-@dataclass(frozen=True)
-class Rule:
-    purpose: str
-    protocol: Literal["tcp", "udp", "icmp"]
-    ports: tuple[int, int] | None
-    sources: tuple[Source, ...]
-
-    def port_text(self) -> str:
-        if self.ports is None:
-            return ""
-        low, high = self.ports
-        return str(low) if low == high else f"{low}-{high}"
-
-
-STACK_RULES: dict[str, tuple[Rule, ...]] = {
-    "hosts-patroni": (
-        Rule("ssh", "tcp", (22, 22), ("harness",)),
-        Rule("postgresql", "tcp", (5432, 5432), ("harness", "group", "peers")),
-        Rule("patroni-rest", "tcp", (8008, 8008), ("harness", "group", "peers")),
-        Rule("etcd", "tcp", (2379, 2380), ("group", "peers")),
-        Rule("icmp", "icmp", None, ("harness", "group")),
-    ),
-    "k8s-cockroach": (
-        Rule("ssh", "tcp", (22, 22), ("harness",)),
-        Rule("k3s-api", "tcp", (6443, 6443), ("harness", "group")),
-        Rule("k3s-etcd", "tcp", (2379, 2380), ("group",)),
-        Rule("kubelet", "tcp", (10250, 10250), ("group",)),
-        Rule("flannel-vxlan", "udp", (8472, 8472), ("group",)),
-        Rule("cockroach-sql", "tcp", (26257, 26257), ("harness", "group", "peers")),
-        Rule("cockroach-http", "tcp", (8080, 8080), ("harness",)),
-        Rule("icmp", "icmp", None, ("harness", "group")),
-    ),
-}
-
-
-def rules_for(stack: str) -> tuple[Rule, ...]:
-    from ..errors import ConfigError
-
-    try:
-        return STACK_RULES[stack]
-    except KeyError:
-        raise ConfigError(f"no security group rules for stack {stack!r} (known: {', '.join(STACK_RULES)})") from None
 
 
 def harness_cidrs(toward: str | None) -> tuple[list[str], str]:

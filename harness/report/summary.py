@@ -17,7 +17,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ..record import RunSummary, read_events, summarize
+from ..record import read_events
+from ..stacks import REGISTRY, load_stack
+from .model import RunSummary, summarize
 
 _env = Environment(
     loader=PackageLoader("harness.report", "templates"),
@@ -65,9 +67,12 @@ def summary_view(summary: RunSummary, default_run_id: str) -> dict[str, Any]:
         rows.append({"cloud": cloud, "outcome": summary.cloud_outcome(cloud).replace(" ", "-"), "cells": cells})
     totals = summary.totals()
     passed = totals.get("passed", 0)
+    stack_title, stack_columns, stack_rows = stack_view(summary)
     return {
         "security_groups": security_group_view(summary),
-        "stack_rows": stack_view(summary),
+        "stack_title": stack_title,
+        "stack_columns": stack_columns,
+        "stack_rows": stack_rows,
         "run_id": summary.run_id or default_run_id,
         "started": _time(summary.started),
         "ended": _time(summary.ended) if summary.ended is not None else "not finished",
@@ -101,36 +106,26 @@ def security_group_view(summary: RunSummary) -> list[dict[str, Any]]:
     return view
 
 
-def _plays(details: dict[str, Any]) -> list[str]:
-    plays = details.get("plays") or []
-    return [f"{p.get('name', '?')}: {float(p.get('seconds', 0)):.1f} s" for p in plays if isinstance(p, dict)]
+def stack_view(summary: RunSummary) -> tuple[str, list[str], list[dict[str, Any]]]:
+    """The run's stack's own table: (title, columns, rows), rows as ``{cloud, cells}``.
 
-
-def stack_view(summary: RunSummary) -> list[dict[str, Any]]:
-    """Per cloud: the Ansible plays of configure and deploy with their times, and the join time.
-
-    Like the security-group view, only named fields are taken from the details.
+    The stack builds each cloud's row from that cloud's phase details; a run whose stack is
+    not registered here (a record from elsewhere) has no such table.
     """
-    rows = []
+    name = summary.info.get("stack")
+    if not isinstance(name, str) or name not in REGISTRY:
+        return "", [], []
+    stack = load_stack(name)
+    if stack.report_rows is None:
+        return "", [], []
+    rows, columns = [], {}
     for cloud in summary.clouds:
-        configure = summary.result(cloud, "configure")
-        deploy = summary.result(cloud, "deploy")
-        if configure is None and deploy is None:
-            continue
-        conf = (configure.details or {}) if configure is not None else {}
-        dep = (deploy.details or {}) if deploy is not None else {}
-        ansible = dep.get("ansible") if isinstance(dep.get("ansible"), dict) else {}
-        rows.append({
-            "cloud": cloud,
-            "configure_plays": _plays(conf),
-            "configure_changed": conf.get("changed"),
-            "deploy_plays": _plays(ansible or {}),
-            "join_s": dep.get("join_s"),
-            "cluster_ready_s": dep.get("cluster_ready_s"),
-            "leader": dep.get("leader"),
-            "sync_standbys": dep.get("sync_standbys"),
-        })
-    return rows
+        details = {phase: (result.details or {}) for (c, phase), result in summary.results.items() if c == cloud}
+        cells = stack.report_rows(details)
+        if cells:
+            columns.update(dict.fromkeys(cells))
+            rows.append({"cloud": cloud, "cells": cells})
+    return stack.report_title or stack.name, list(columns), rows
 
 
 def _time(ts: float | None) -> str:

@@ -1,4 +1,11 @@
-"""What a workload stack gives the rest of the harness: a database to attack and check.
+"""What a workload stack is to the rest of the harness: :class:`Stack`, and the database it
+gives the survivability checks (:class:`Database`).
+
+A stack is data the engine runs: what it needs from a cloud (:class:`Needs`), the security
+group rules it opens (:class:`Rule`), its phases between ``ssh-ready`` and ``teardown``
+(:class:`Phase`), the rendezvous names it publishes (withdrawn for it when its cloud fails),
+its fault kinds, its database, report rows and playbooks. Stacks are found by name through the
+lazy registry in :mod:`harness.stacks`; nothing outside a stack's own package names it.
 
 The survivability checks speak the PostgreSQL wire protocol (psycopg) to whatever database a
 stack deployed, and reach database-specific state (Patroni's REST API, CockroachDB's
@@ -35,8 +42,112 @@ and leaves the live :class:`Database` in ``run.state["database"]``.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ..engine import CloudRun
+
+Source = Literal["harness", "group", "peers"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ingress rule of a stack's security group, as data.
+
+    ``sources``: ``harness`` (the harness's own address, /32), ``group`` (the other servers of
+    the same cloud, by remote group) and ``peers`` (the other clouds' node addresses, /32 each).
+    """
+
+    purpose: str
+    protocol: Literal["tcp", "udp", "icmp"]
+    ports: tuple[int, int] | None
+    sources: tuple[Source, ...]
+
+    def port_text(self) -> str:
+        if self.ports is None:
+            return ""
+        low, high = self.ports
+        return str(low) if low == high else f"{low}-{high}"
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a stack needs from a server; ``os`` is in order of preference (name or os_distro)."""
+
+    os: tuple[str, ...]
+    min_ram_mb: int
+    min_vcpus: int
+    min_disk_gb: int
+
+
+PhaseFn = Callable[["CloudRun"], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A named step of every cloud's pipeline; ``run`` returns details for the record.
+
+    ``skip``, if given, says why there is nothing to do (the phase is then skipped with that
+    reason) or returns None. ``always`` phases (teardown) run even after an earlier phase of
+    the cloud failed, and the engine runs them at close when nobody did.
+    """
+
+    name: str
+    run: PhaseFn
+    skip: Callable[[CloudRun], str | None] | None = None
+    always: bool = False
+
+    @classmethod
+    def not_built(cls, name: str, why: str) -> Phase:
+        """A phase the stack declares but cannot run yet: every cloud skips it with ``why``."""
+        def never(run: CloudRun) -> dict[str, Any]:
+            raise AssertionError(f"phase {name} is not built")
+
+        return cls(name, never, skip=lambda run: why)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A workload stack, as the engine, provisioning, the CLI and the reports see it.
+
+    ``report_rows(details)`` gets one cloud's phase details (``{phase: details}``) and returns
+    the stack's row for the report (column -> lines of text), or None; ``report_title`` heads
+    that table. ``image_file`` is a YAML file with an ``image:``
+    mapping (apt packages, venvs) a cloud image needs; the lab bakes it into its servers.
+    """
+
+    name: str
+    needs: Needs
+    rules: tuple[Rule, ...]
+    phases: tuple[Phase, ...] = ()
+    rendezvous: tuple[str, ...] = ()
+    faults: tuple[str, ...] = ()
+    database: Callable[[CloudRun], Database] | None = None
+    report_rows: Callable[[Mapping[str, Mapping[str, Any]]], dict[str, list[str]] | None] | None = None
+    report_title: str = ""
+    playbooks: Path | None = None
+    image_file: Path | None = None
+
+    def phase_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.phases)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Every phase a cloud runs, in order, and the rendezvous names its failure withdraws from."""
+
+    stack: Stack
+    phases: tuple[Phase, ...]
+    rendezvous: tuple[str, ...]
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.phases)
+
+    def get(self, name: str) -> Phase | None:
+        return next((p for p in self.phases if p.name == name), None)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ import pytest
 
 from harness.errors import CloudError
 from harness.provision.discovery import external_network, propose, resolve_flavor, resolve_image
+from harness.stacks import load_stack
+
+PATRONI, COCKROACH = load_stack("hosts-patroni"), load_stack("k8s-cockroach")
 
 IMAGES = {"images": [
     {"id": "i1", "name": "ubuntu-24.04", "status": "active", "created_at": "2026-01-01T00:00:00Z"},
@@ -22,7 +25,7 @@ FLAVORS = {"flavors": [
 
 def test_discovers_newest_image_of_the_preferred_os(fake_cloud: Any, ctx: Any) -> None:
     fake_cloud.on("GET", "glance", "/images", IMAGES)
-    choice = resolve_image(ctx, None, "hosts-patroni")
+    choice = resolve_image(ctx, None, PATRONI)
     assert (choice.name, choice.how, choice.min_ram_mb) == ("debian-12", "discovered", 1024)
     assert "debian" in choice.note
 
@@ -33,22 +36,22 @@ def test_configured_image_missing_lists_what_is_there(fake_cloud: Any, ctx: Any)
     fake_cloud.on("GET", "glance", "/images?os_hidden=False&name=debian-11", {"images": []})
     fake_cloud.on("GET", "glance", "/images", IMAGES)
     with pytest.raises(CloudError, match=r"image 'debian-11' not found on this cloud \(images here: cirros, debian-12"):
-        resolve_image(ctx, "debian-11", "hosts-patroni")
+        resolve_image(ctx, "debian-11", PATRONI)
 
 
 def test_smallest_flavor_meeting_stack_and_image_minimums(fake_cloud: Any, ctx: Any) -> None:
     fake_cloud.on("GET", "glance", "/images", IMAGES)
     fake_cloud.on("GET", "nova", "/flavors/detail", FLAVORS)
-    image = resolve_image(ctx, None, "hosts-patroni")
-    assert resolve_flavor(ctx, None, "hosts-patroni").name == "small"
-    assert resolve_flavor(ctx, None, "hosts-patroni", image).name == "medium"  # debian-12 wants 1024 MB
-    assert resolve_flavor(ctx, None, "k8s-cockroach").name == "large"
+    image = resolve_image(ctx, None, PATRONI)
+    assert resolve_flavor(ctx, None, PATRONI).name == "small"
+    assert resolve_flavor(ctx, None, PATRONI, image).name == "medium"  # debian-12 wants 1024 MB
+    assert resolve_flavor(ctx, None, COCKROACH).name == "large"
 
 
 def test_no_flavor_big_enough_is_a_clear_error(fake_cloud: Any, ctx: Any) -> None:
     fake_cloud.on("GET", "nova", "/flavors/detail", {"flavors": FLAVORS["flavors"][:2]})
     with pytest.raises(CloudError, match="no flavor has at least 4096 MB RAM, 2 vCPU and 20 GB disk"):
-        resolve_flavor(ctx, None, "k8s-cockroach")
+        resolve_flavor(ctx, None, COCKROACH)
 
 
 def test_external_network_prefers_public_and_checks_pool(fake_cloud: Any, ctx: Any) -> None:
@@ -66,6 +69,6 @@ def test_propose_reports_what_it_could_not_find(fake_cloud: Any, ctx: Any) -> No
     fake_cloud.on("GET", "glance", "/images", {"images": [IMAGES["images"][4]]})
     fake_cloud.on("GET", "nova", "/flavors/detail", FLAVORS)
     fake_cloud.on("GET", "neutron", "/networks?router%3Aexternal=True", {"networks": []})
-    proposal = propose(ctx, "hosts-patroni")
+    proposal = propose(ctx, PATRONI)
     assert proposal["settings"] == {"image": None, "flavor": "small", "floating_ip": "none"}
     assert "no active image matches debian/ubuntu" in proposal["notes"]["image"]

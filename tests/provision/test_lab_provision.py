@@ -175,14 +175,15 @@ def test_the_whole_challenge_passes_on_every_cloud_and_leaves_nothing(lab: dict[
 
 def test_security_group_rules_on_the_cloud_pass_the_audit(lab: dict[str, Any], tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines import cloud_run
+
     from harness.challenge import load_challenge
-    from harness.phases import CloudRun
     from harness.provision.security_groups import audit
 
     challenge = load_challenge(write_challenge(tmp_path, {**lab["challenge"], "open_to_world": [30080]}))
     run_dir = tmp_path / "reports" / new_run_id()
     run_dir.mkdir(parents=True)
-    run = CloudRun(cloud="lab1", challenge=challenge, clouds=lab["config"], run_dir=run_dir)
+    run = cloud_run(challenge, "lab1", run_dir, clouds=lab["config"])
     try:
         for phase in ("keypair", "network", "security-groups"):
             run.run_phase(phase)

@@ -7,8 +7,6 @@ from harness.errors import AuthError, CloudError, UnreachableError
 from harness.provision.retry import RetryPolicy, call, classify, growing_sleep
 
 
-
-
 def test_transient_5xx_is_retried_with_backoff_then_succeeds(fake_cloud: Any) -> None:
     fake_cloud.on("GET", "neutron", "/networks", {"status_code": 503, "json": {}}, {"status_code": 502, "json": {}},
                   {"networks": [{"id": "n1", "name": "a"}]})

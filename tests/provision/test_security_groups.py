@@ -3,9 +3,12 @@ from typing import Any
 
 import pytest
 
-from harness.provision.security_groups import (
-    STACK_RULES, audit, create_security_group, harness_cidrs, initial_rules, peer_rules, rules_for,
-)
+from harness.provision.security_groups import audit, create_security_group, harness_cidrs, initial_rules, peer_rules
+from harness.stacks import known_stacks, load_stack
+
+
+def rules_for(stack: str) -> Any:
+    return load_stack(stack).rules
 
 
 def _bodies(stack: str, open_to_world: list[int] = []) -> list[dict[str, Any]]:
@@ -14,7 +17,7 @@ def _bodies(stack: str, open_to_world: list[int] = []) -> list[dict[str, Any]]:
     return initial_rules("sg", rules, ["198.51.100.7/32"], open_to_world) + peer_rules("sg", rules, peers)
 
 
-@pytest.mark.parametrize("stack", sorted(STACK_RULES))
+@pytest.mark.parametrize("stack", known_stacks())
 def test_stack_rule_sets_never_open_anything_to_the_world(stack: str) -> None:
     bodies = _bodies(stack)
     assert audit(bodies, open_to_world=[]) == []

@@ -118,4 +118,4 @@ def test_each_silent_server_is_named(tmp_path: Path, sshd_factory: Callable[[str
         wait_for_ssh(targets, key.private_path, known_hosts=tmp_path / "kh", timeout=3, interval=0.5)
     message = err.value.message
     assert message.startswith("1 of 2 servers did not answer SSH")
-    assert f"ssh to down (" in message and "Connection refused" in message and "ssh to up" not in message
+    assert "ssh to down (" in message and "Connection refused" in message and "ssh to up" not in message

@@ -130,7 +130,7 @@ def test_ansible_play_timings_and_join_time_per_cloud(tmp_path: Path) -> None:
         return {"type": "phase-end", "ts": T0 + 9, "cloud": "lab1", "phase": phase, "start": T0 + 3, "end": T0 + 8,
                 "duration": 5.0, "outcome": "passed", "error": None, "details": details}
 
-    events = [EVENTS[0],
+    events = [{**EVENTS[0], "stack": "hosts-patroni"},  # the stack renders its own table
               end("configure", {"plays": [{"name": "Check the hosts", "seconds": 2.98}], "changed": 6}),
               end("deploy", {"ansible": {"plays": [{"name": "Etcd members", "seconds": 2.42}]}, "join_s": 19.13,
                              "cluster_ready_s": 20.5, "leader": "lab1-server-0", "sync_standbys": 2,
@@ -140,4 +140,5 @@ def test_ansible_play_timings_and_join_time_per_cloud(tmp_path: Path) -> None:
     html = render_summary(tmp_path).read_text()
     assert "Check the hosts: 3.0 s" in html and "Etcd members: 2.4 s" in html
     assert '<td class="join">19.1 s</td>' in html and "lab1-server-0" in html
+    assert "<h2>Configure and join</h2>" in html and "<th>sync standbys</th>" in html
     assert "SECRETPW" not in html and "postgresql://" not in html

@@ -14,14 +14,14 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from patroni_lab import BROKEN, EXT_OCTET, SHAPE, TOOLS, LabCluster
+from pipelines import cloud_run
+from vm_clouds import VmClouds
 
 from harness.challenge import Challenge
 from harness.lab.dataplane import leftovers
-from harness.phases import CloudRun
 from harness.record import RunDir, new_run_id
-from harness.stacks import hosts_patroni
-from patroni_lab import BROKEN, EXT_OCTET, SHAPE, TOOLS, LabCluster
-from vm_clouds import VmClouds
+
 
 @pytest.fixture(scope="session")
 def lab_host_ready() -> None:
@@ -51,12 +51,13 @@ def cluster(lab_host_ready: None, tmp_path_factory: pytest.TempPathFactory) -> I
         run.append("run-start", run_id=run.run_id, clouds=list(SHAPE))
         challenge = Challenge.model_validate({"clouds": {c: {} for c in SHAPE},
                                               "timeouts": {"configure": 300, "deploy": 300}})
-        runs = {c: CloudRun(cloud=c, challenge=challenge, clouds=None, run_dir=run.path,  # type: ignore[arg-type]
-                            facts={"servers": facts[c], "ssh_key": str(key)}) for c in SHAPE}
+        runs = {c: cloud_run(challenge, c, run.path) for c in SHAPE}
+        for c, r in runs.items():
+            r.facts.update(servers=facts[c], ssh_key=str(key))
         cluster = LabCluster(lab, run, key, runs)
-        cluster.phase("configure", hosts_patroni.configure_phase, list(SHAPE))
+        cluster.phase("configure", list(SHAPE))
         ok = [c for c in SHAPE if (c, "configure") not in cluster.errors]
-        cluster.phase("deploy", hosts_patroni.deploy_phase, ok)
+        cluster.phase("deploy", ok)
         yield cluster
     finally:
         lab.close()

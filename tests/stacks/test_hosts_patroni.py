@@ -9,13 +9,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pipelines import cloud_run
 
 from harness.challenge import Challenge
 from harness.configure.inventory import Server
+from harness.engine import CloudRun
 from harness.errors import CloudError, ConfigError, RendezvousError
-from harness.phases import CloudRun
 from harness.record import RunDir
 from harness.rendezvous import DirRendezvous
+from harness.stacks.base import PhaseFn
 from harness.stacks.hosts_patroni import phases as hp
 from harness.stacks.hosts_patroni.database import PatroniDatabase
 
@@ -75,11 +77,12 @@ def test_stack_vars_carry_the_pins() -> None:
                                "patroni_venv": "/opt/patroni"}
 
 
-def _run(tmp_path: Path, cloud: str, facts: dict | None = None) -> CloudRun:
+def _run(tmp_path: Path, cloud: str, facts: dict | None = None, phases: dict[str, PhaseFn] | None = None) -> CloudRun:
     run_dir = RunDir(tmp_path / "reports", "20261125T000000Z-abcd").create()
     challenge = Challenge.model_validate({"clouds": {"c1": {}, "c2": {}}, "timeouts": {"deploy": 2}})
-    return CloudRun(cloud=cloud, challenge=challenge, clouds=None, run_dir=run_dir.path,  # type: ignore[arg-type]
-                    facts=facts or {})
+    run = cloud_run(challenge, cloud, run_dir.path, phases=phases)
+    run.facts.update(facts or {})
+    return run
 
 
 def test_confirm_plan_refuses_a_cloud_that_derived_another_plan(tmp_path: Path) -> None:
@@ -93,13 +96,16 @@ def test_confirm_plan_refuses_a_cloud_that_derived_another_plan(tmp_path: Path) 
         hp._confirm_plan(rv2, "c1", plan, timeout=0.3)
 
 
-def test_on_failure_withdraws_so_peers_stop_waiting(tmp_path: Path) -> None:
-    run = _run(tmp_path, "c2")
-    hp.on_failure(run, "configure", "host db-c2-1 unreachable")
+def test_a_cloud_failing_before_deploy_withdraws_from_every_stack_name(tmp_path: Path) -> None:
+    def unreachable(run: CloudRun) -> None:
+        raise CloudError("host db-c2-1 unreachable", cloud=run.cloud, phase="configure")
+
+    run = _run(tmp_path, "c2", phases={"configure": unreachable})
+    with pytest.raises(CloudError):
+        run.run_phase("configure")
     rv = DirRendezvous(run.run_dir)
-    got = rv.gather(hp.NODES, ["c2"], timeout=0.1)
-    assert got.withdrawn == {"c2": "failed in configure: host db-c2-1 unreachable"}
-    hp.on_failure(run, "teardown", "whatever")  # teardown never withdraws anything
+    for name in (hp.NODES, hp.PLAN, hp.JOINED):
+        assert rv.gather(name, ["c2"], timeout=0.1).withdrawn == {"c2": "failed in configure: host db-c2-1 unreachable"}
 
 
 def test_deploy_without_facts_fails_clearly_and_withdraws(tmp_path: Path) -> None:
@@ -121,7 +127,7 @@ def test_deploy_withdraws_when_its_playbook_fails(tmp_path: Path, monkeypatch: p
     key.write_text("not really a key")
     run = _run(tmp_path, "c1", facts={"servers": [s.as_fact() for s in servers("c1", 1)], "ssh_key": str(key)})
     with pytest.raises(CloudError, match="boom"):
-        hp.deploy_phase(run)
+        run.run_phase("deploy")  # the engine withdraws for the stack
     rv = DirRendezvous(run.run_dir)
     assert rv.gather(hp.JOINED, ["c1"], timeout=0.1).withdrawn["c1"].startswith("failed in deploy: ansible deploy")
     assert rv.gather(hp.NODES, ["c1", "c2"], timeout=0.1).missing == ["c2"]  # c1 did publish its servers

@@ -12,13 +12,12 @@ import time
 
 import psycopg
 import pytest
+from patroni_lab import BROKEN, LabCluster
 
 from harness.errors import UnreachableError
 from harness.record import read_events
-from harness.stacks import hosts_patroni
+from harness.stacks.hosts_patroni import phases as hosts_patroni
 from harness.stacks.hosts_patroni.database import PatroniDatabase
-
-from patroni_lab import BROKEN, LabCluster
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 GOOD = ["c1", "c2", "c3"]
@@ -105,7 +104,7 @@ def test_artifacts_hold_no_secrets(cluster: LabCluster) -> None:
 
 
 def test_second_configure_changes_nothing(cluster: LabCluster) -> None:
-    cluster.phase("configure", hosts_patroni.configure_phase, GOOD)
+    cluster.phase("configure", GOOD)
     for cloud in GOOD:
         assert (cloud, "configure") not in cluster.errors
         d = cluster.details[(cloud, "configure")]

@@ -21,8 +21,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from harness.lab.dataplane import (ExternalNet, FloatingIp, NicSpec, RouterGateway, RouterHost,
-                                   RouterInterface, RouterSpec, VmHost, VmSpec, teardown_all)
+from harness.lab.dataplane import (
+    ExternalNet,
+    FloatingIp,
+    NicSpec,
+    RouterGateway,
+    RouterHost,
+    RouterInterface,
+    RouterSpec,
+    VmHost,
+    VmSpec,
+    teardown_all,
+)
 
 
 def _mac() -> str:

@@ -1,8 +1,5 @@
-"""The ``hosts-patroni`` stack: PostgreSQL + Patroni 4 + etcd on plain servers of every cloud."""
+"""The ``hosts-patroni`` stack: PostgreSQL + Patroni 4 + etcd on plain servers of every cloud.
 
-from .database import PatroniDatabase
-from .phases import SECRETS_FILE, configure_phase, db_secrets, deploy_phase, on_failure
-from .plan import ClusterPlan, plan_cluster
-
-__all__ = ["SECRETS_FILE", "ClusterPlan", "PatroniDatabase", "configure_phase", "db_secrets", "deploy_phase",
-           "on_failure", "plan_cluster"]
+What the harness sees of it is :data:`.stack.STACK`, found through the registry in
+:mod:`harness.stacks`; the rest of the package is its own business.
+"""

@@ -116,15 +116,18 @@ class PatroniDatabase(Database):
     def health(self) -> Health:
         return readiness(self.views(), self.expected, self.plan.sync_standbys)
 
-    def wait_healthy(self, timeout: float) -> float:
+    def wait_healthy(self, timeout: float, *, cloud: str | None = None, phase: str | None = None) -> float:
+        """Wait until the cluster is ready: one leader, every expected member streaming on its
+        timeline, the planned synchronous standbys. Returns the seconds it took."""
         def healthy() -> bool:
             health = self.health()
             if not health.ok:
                 raise NotReady("; ".join(health.reasons))
             return True
 
-        elapsed, _ = wait_for(healthy, timeout=timeout, interval=0.5, retry_on=(NotReady,),
-                              what=f"cluster {self.plan.scope} to be healthy")
+        elapsed, _ = wait_for(healthy, timeout=timeout, interval=0.5, retry_on=(NotReady,), cloud=cloud, phase=phase,
+                              what=f"cluster {self.plan.scope} to be ready (one leader, every member streaming on "
+                                   f"its timeline, {self.plan.sync_standbys} synchronous standbys)")
         return elapsed
 
     def status(self) -> dict[str, Any]:

@@ -16,8 +16,9 @@ Two phases per cloud (``run.facts`` as documented in :mod:`harness.stacks.base`)
                5. publish ``db-joined``; wait until the cluster of every joined cloud is
                   ready (:func:`~.patroni_health.readiness`); save its status as an artifact.
 
-A cloud that fails withdraws from the names it has not published (:func:`on_failure`, and the
-deploy phase itself), so the other clouds stop waiting for it and form the cluster without it.
+A cloud that fails withdraws from the names it has not published (the engine does it for
+every name in :data:`RENDEZVOUS_NAMES`), so the other clouds stop waiting for it and form the
+cluster without it.
 """
 
 from __future__ import annotations
@@ -32,18 +33,17 @@ from typing import TYPE_CHECKING, Any
 from ...configure.ansible import run_playbook
 from ...configure.inventory import Server, build_inventory, group_name, servers_from_facts
 from ...configure.scrub import scrub_value
-from ...errors import ConfigError, HarnessError, RendezvousError
-from ...record import RunDir, append_event, read_events, worker_id
+from ...errors import ConfigError, RendezvousError
+from ...record import RunDir
 from ...rendezvous import DirRendezvous
 from ...waiting import wait_for
-from ..base import Health
 from . import pins
 from .database import PatroniDatabase
 from .health import NotReady
 from .plan import ClusterPlan, plan_cluster
 
 if TYPE_CHECKING:
-    from ...phases import CloudRun
+    from ...engine import CloudRun
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 
@@ -53,8 +53,7 @@ SECRETS_FILE = "hosts-patroni-secrets.json"
 SECRET_KEYS = ("db_superuser_password", "db_replication_password", "db_rewind_password", "db_password")
 PLAN_CONFIRM_TIMEOUT = 60.0
 
-__all__ = ["ClusterPlan", "PatroniDatabase", "configure_phase", "db_secrets", "deploy_phase", "on_failure",
-           "plan_cluster"]
+__all__ = ["RENDEZVOUS_NAMES", "configure_phase", "db_secrets", "deploy_phase"]
 
 
 def db_secrets(private_dir: Path) -> dict[str, str]:
@@ -83,10 +82,6 @@ def stack_vars() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- phases
-def _rundir(run: CloudRun) -> RunDir:
-    return RunDir(Path(run.run_dir).parent, Path(run.run_dir).name)
-
-
 def _ssh(run: CloudRun) -> tuple[Path, Path]:
     key = run.facts.get("ssh_key")
     if not key or not Path(key).is_file():
@@ -109,25 +104,18 @@ def configure_phase(run: CloudRun) -> dict[str, Any]:
     key, known = _ssh(run)
     inventory = build_inventory(servers, ssh_key=key, known_hosts=known,
                                 groups={"patroni": [s.name for s in servers]})
-    result = run_playbook(_rundir(run), cloud=run.cloud, phase="configure", playbook="prepare.yml", project_dir=PLAYBOOKS,
-                          inventory=inventory, label="configure", timeout=run.challenge.timeout("configure"),
-                          extravars=stack_vars(), forks=max(5, len(servers)))
+    result = run_playbook(run.rundir, cloud=run.cloud, phase="configure", playbook="prepare.yml",
+                          project_dir=PLAYBOOKS, inventory=inventory, label="configure",
+                          timeout=run.challenge.timeout("configure"), extravars=stack_vars(),
+                          forks=max(5, len(servers)))
     return {"servers": len(servers), **result.details}
-
-
-def expected_clouds(run: CloudRun) -> list[str]:
-    """The clouds of this run (its run-start event), else the challenge's."""
-    for event in read_events(Path(run.run_dir) / "events.jsonl"):
-        if event.get("type") == "run-start" and isinstance(event.get("clouds"), list):
-            return [str(c) for c in event["clouds"]]
-    return list(run.challenge.cloud_names())
 
 
 def deploy_phase(run: CloudRun) -> dict[str, Any]:
     """Join this cloud's servers to the one cluster of the run; see the module docstring."""
     servers = _servers(run)
     key, known = _ssh(run)
-    rundir = _rundir(run)
+    rundir = run.rundir
     rv = DirRendezvous(rundir)
     timeout = run.challenge.timeout("deploy")
     deadline = time.monotonic() + timeout
@@ -136,47 +124,41 @@ def deploy_phase(run: CloudRun) -> dict[str, Any]:
         return max(1.0, deadline - time.monotonic())
 
     details: dict[str, Any] = {}
-    try:
-        rv.publish(NODES, run.cloud, {"servers": [s.as_fact() for s in servers]})
-        got = rv.gather(NODES, expected_clouds(run), timeout=left(), me=run.cloud)
-        details["peers_waited_s"] = round(got.waited, 3)
-        if got.withdrawn:
-            details["clouds_withdrawn"] = got.withdrawn
-        if got.missing:
-            details["clouds_missing"] = got.missing
-        nodes = {c: [Server.from_fact(f, c) for f in d.get("servers", [])] for c, d in got.present.items()}
-        plan = plan_cluster(nodes)
-        _confirm_plan(rv, run.cloud, plan, min(PLAN_CONFIRM_TIMEOUT, left()))
-        known_at = time.monotonic()
-        details["plan"] = {"clouds": plan.clouds, "members": len(plan.members), "etcd": list(plan.etcd),
-                           "sync_standbys": plan.sync_standbys}
-        secrets = db_secrets(rundir.private_path())
-        inventory = build_inventory(plan.members, ssh_key=key, known_hosts=known,
-                                    groups={"patroni": [m.name for m in plan.members], "etcd": list(plan.etcd)})
-        result = run_playbook(rundir, cloud=run.cloud, phase="deploy", playbook="deploy.yml", project_dir=PLAYBOOKS, inventory=inventory,
-                              label="deploy", timeout=left(), limit=group_name(run.cloud), skip_tags="wait",
-                              extravars={**stack_vars(), **secrets, "db_scope": plan.scope,
-                                         "db_sync_standbys": plan.sync_standbys},
-                              forks=max(5, len(servers)))
-        details["ansible"] = result.details
-        db = PatroniDatabase(plan, password=secrets["db_password"], ssh_key=key, known_hosts=known)
-        mine = [m.name for m in plan.of_cloud(run.cloud)]
-        wait_for(lambda: _joined(db, mine), timeout=left(), interval=0.5, cloud=run.cloud, phase="deploy",
-                 what=f"{', '.join(mine)} to be leader or streaming replicas", retry_on=(NotReady, OSError))
-        join_s = time.monotonic() - known_at
-        details["join_s"] = round(join_s, 2)
-        _note(rundir, run.cloud, "join", seconds=join_s, members=mine)
-        rv.publish(JOINED, run.cloud, {"members": mine, "join_s": round(join_s, 2)})
-    except BaseException as exc:
-        reason = exc.message if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
-        _withdraw_unpublished(rv, run.cloud, f"failed in deploy: {reason}")
-        raise
+    rv.publish(NODES, run.cloud, {"servers": [s.as_fact() for s in servers]})
+    got = rv.gather(NODES, run.expected_clouds(), timeout=left(), me=run.cloud)
+    details["peers_waited_s"] = round(got.waited, 3)
+    if got.withdrawn:
+        details["clouds_withdrawn"] = got.withdrawn
+    if got.missing:
+        details["clouds_missing"] = got.missing
+    nodes = {c: [Server.from_fact(f, c) for f in d.get("servers", [])] for c, d in got.present.items()}
+    plan = plan_cluster(nodes)
+    _confirm_plan(rv, run.cloud, plan, min(PLAN_CONFIRM_TIMEOUT, left()))
+    known_at = time.monotonic()
+    details["plan"] = {"clouds": plan.clouds, "members": len(plan.members), "etcd": list(plan.etcd),
+                       "sync_standbys": plan.sync_standbys}
+    secrets = db_secrets(rundir.private_path())
+    inventory = build_inventory(plan.members, ssh_key=key, known_hosts=known,
+                                groups={"patroni": [m.name for m in plan.members], "etcd": list(plan.etcd)})
+    result = run_playbook(rundir, cloud=run.cloud, phase="deploy", playbook="deploy.yml", project_dir=PLAYBOOKS,
+                          inventory=inventory, label="deploy", timeout=left(), limit=group_name(run.cloud),
+                          skip_tags="wait", forks=max(5, len(servers)),
+                          extravars={**stack_vars(), **secrets, "db_scope": plan.scope,
+                                     "db_sync_standbys": plan.sync_standbys})
+    details["ansible"] = result.details
+    db = PatroniDatabase(plan, password=secrets["db_password"], ssh_key=key, known_hosts=known)
+    mine = [m.name for m in plan.of_cloud(run.cloud)]
+    wait_for(lambda: _joined(db, mine), timeout=left(), interval=0.5, cloud=run.cloud, phase="deploy",
+             what=f"{', '.join(mine)} to be leader or streaming replicas", retry_on=(NotReady, OSError))
+    join_s = time.monotonic() - known_at
+    details["join_s"] = round(join_s, 2)
+    run.note("deploy", "join", seconds=join_s, members=mine)
+    rv.publish(JOINED, run.cloud, {"members": mine, "join_s": round(join_s, 2)})
     joined = rv.gather(JOINED, plan.clouds, timeout=left(), me=run.cloud)
     expected = [m.name for m in plan.members if m.cloud in joined.present]
     db.expected = expected
-    _, health = wait_for(lambda: _ready(db), timeout=left(), interval=0.5, cloud=run.cloud, phase="deploy",
-                         retry_on=(NotReady,), what="the cluster to be ready (one leader, every member streaming on "
-                                                  f"its timeline, {plan.sync_standbys} synchronous standbys)")
+    db.wait_healthy(left(), cloud=run.cloud, phase="deploy")
+    health = db.health()
     details.update(cluster_ready_s=round(time.monotonic() - known_at, 2), leader=health.leader,
                    timeline=health.timeline, sync_standbys=health.sync_standbys, members=len(expected),
                    dsn=db.dsn(redact=True))
@@ -195,13 +177,6 @@ def _joined(db: PatroniDatabase, members: list[str]) -> bool:
     return True
 
 
-def _ready(db: PatroniDatabase) -> Health:
-    health = db.health()
-    if not health.ok:
-        raise NotReady("; ".join(health.reasons))
-    return health
-
-
 def _confirm_plan(rv: DirRendezvous, cloud: str, plan: ClusterPlan, timeout: float) -> None:
     """Every cloud of the plan must have derived the same plan (a late cloud would not)."""
     digest = plan.digest()
@@ -214,24 +189,6 @@ def _confirm_plan(rv: DirRendezvous, cloud: str, plan: ClusterPlan, timeout: flo
     if got.missing:
         raise RendezvousError(f"clouds {', '.join(got.missing)} did not confirm the cluster plan within "
                               f"{timeout:.0f}s", cloud=cloud, phase="deploy")
-
-
-def _withdraw_unpublished(rv: DirRendezvous, cloud: str, reason: str) -> None:
-    for name in RENDEZVOUS_NAMES:
-        if not rv.entry_path(name, cloud).exists():
-            rv.withdraw(name, cloud, reason)
-
-
-def on_failure(run: CloudRun, phase: str, reason: str) -> None:
-    """ON_FAILURE hook: a cloud failing before or in deploy stops the others waiting for it."""
-    if phase == "teardown":
-        return
-    _withdraw_unpublished(DirRendezvous(Path(run.run_dir)), run.cloud, f"failed in {phase}: {reason}")
-
-
-def _note(rundir: RunDir, cloud: str, note: str, **fields: Any) -> None:
-    append_event(rundir.events_path, {"type": "note", "note": note, "cloud": cloud, "phase": "deploy", **fields,
-                                      "worker": worker_id(), "pid": os.getpid()})
 
 
 def _save_status(rundir: RunDir, cloud: str, db: PatroniDatabase) -> str:

@@ -1,4 +1,4 @@
-"""How provisioning plugs into CloudRun: teardown after failures and at close, skips, withdrawal."""
+"""The engine: a cloud's pipeline in order, teardown after failures and at close, skips, withdrawal."""
 
 from __future__ import annotations
 
@@ -7,19 +7,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipelines import cloud_run
 
 from harness.challenge import Challenge
-from harness.errors import CloudError
-from harness.phases import PHASES, STACKS, CloudRun, SkipCloud
+from harness.engine import CloudRun
+from harness.errors import CloudError, ConfigError, SkipCloud
 from harness.provision.ledger import Ledger
+from harness.provision.pipeline import pipeline_for
 from harness.rendezvous import DirRendezvous
+from harness.stacks import known_stacks, load_stack
+from harness.stacks.base import PhaseFn
 
 
-def _run(tmp_path: Path, stack: str = "hosts-patroni") -> CloudRun:
+@pytest.fixture
+def phases() -> dict[str, PhaseFn]:
+    return {}
+
+
+def _run(tmp_path: Path, phases: dict[str, PhaseFn] | None = None, stack: str = "hosts-patroni") -> CloudRun:
     challenge = Challenge.model_validate({"stack": stack, "clouds": {"lab1": {}, "lab2": {}}})
     run_dir = tmp_path / "reports" / "20261125T001500Z-ab12"
     run_dir.mkdir(parents=True)
-    return CloudRun(cloud="lab1", challenge=challenge, clouds=None, run_dir=run_dir)  # type: ignore[arg-type]
+    return cloud_run(challenge, "lab1", run_dir, phases=phases)
 
 
 def _events(run: CloudRun) -> list[dict[str, Any]]:
@@ -28,23 +37,28 @@ def _events(run: CloudRun) -> list[dict[str, Any]]:
 
 
 def test_every_stack_provisions_and_ends_with_teardown() -> None:
-    for stack, phases in STACKS.items():
-        assert phases[0] == "identity" and phases[-1] == "teardown", stack
-        assert all(p in PHASES for p in phases)
-        order = ["keypair", "network", "security-groups", "servers", "floating-ips"]
-        assert [p for p in phases if p in order] == order
-    assert "ssh-ready" in STACKS["k8s-cockroach"]
+    for stack in known_stacks():
+        names = pipeline_for(load_stack(stack)).names()
+        assert names[:7] == ("identity", "keypair", "network", "security-groups", "servers", "floating-ips",
+                             "ssh-ready"), stack
+        assert names[-1] == "teardown" and names[7:-1] == load_stack(stack).phase_names()
 
 
-def test_a_phase_the_stack_leaves_out_is_skipped_with_its_reason(tmp_path: Path) -> None:
+def test_a_phase_the_stack_has_not_built_is_skipped_with_its_reason(tmp_path: Path) -> None:
     run = _run(tmp_path, stack="k8s-cockroach")
-    with pytest.raises(SkipCloud, match="configure is not part of stack k8s-cockroach: the k8s-cockroach configure"):
+    with pytest.raises(SkipCloud, match="the k8s-cockroach configure phase .* is not built yet"):
         run.run_phase("configure")
     assert _events(run) == []
 
 
+def test_a_phase_outside_the_pipeline_is_a_clear_error(tmp_path: Path) -> None:
+    run = _run(tmp_path, phases)
+    with pytest.raises(ConfigError, match="phase 'survive' is not part of stack hosts-patroni .*configure, deploy"):
+        run.run_phase("survive")
+
+
 def test_teardown_runs_after_a_failure_and_close_runs_it_when_nobody_did(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                         phases: dict[str, PhaseFn]) -> None:
     torn: list[str] = []
 
     def servers(run: CloudRun) -> None:
@@ -56,9 +70,9 @@ def test_teardown_runs_after_a_failure_and_close_runs_it_when_nobody_did(tmp_pat
         Ledger(run.run_dir).deleted(run.cloud, "server", "s0")
         return {"deleted": {"server": 1}}
 
-    monkeypatch.setitem(PHASES, "servers", servers)
-    monkeypatch.setitem(PHASES, "teardown", teardown)
-    run = _run(tmp_path)
+    phases["servers"] = servers
+    phases["teardown"] = teardown
+    run = _run(tmp_path, phases)
     with pytest.raises(CloudError):
         run.run_phase("servers")
     with pytest.raises(SkipCloud, match="failed in phase servers: quota exceeded"):
@@ -72,10 +86,10 @@ def test_teardown_runs_after_a_failure_and_close_runs_it_when_nobody_did(tmp_pat
     assert torn == ["lab1"]  # once
 
 
-def test_explicit_teardown_is_not_repeated_at_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_teardown_is_not_repeated_at_close(tmp_path: Path, phases: dict[str, PhaseFn]) -> None:
     calls: list[int] = []
-    monkeypatch.setitem(PHASES, "teardown", lambda run: calls.append(1) or {})
-    run = _run(tmp_path)
+    phases["teardown"] = lambda run: calls.append(1) or {}
+    run = _run(tmp_path, phases)
     Ledger(run.run_dir).created("lab1", "keypair", "k", "k")
     run.run_phase("teardown")
     run.close()
@@ -83,7 +97,7 @@ def test_explicit_teardown_is_not_repeated_at_close(tmp_path: Path, monkeypatch:
 
 
 def test_nothing_created_means_teardown_is_skipped_without_touching_the_cloud(tmp_path: Path) -> None:
-    run = _run(tmp_path)
+    run = _run(tmp_path, phases)
     Ledger(run.run_dir).created("lab2", "keypair", "k", "k")  # another cloud's resources are not ours
     with pytest.raises(SkipCloud, match="nothing to tear down"):
         run.run_phase("teardown")
@@ -91,35 +105,19 @@ def test_nothing_created_means_teardown_is_skipped_without_touching_the_cloud(tm
     assert _events(run) == []
 
 
-def test_a_failed_cloud_withdraws_so_peers_stop_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_cloud_withdraws_so_peers_stop_waiting(tmp_path: Path, phases: dict[str, PhaseFn]) -> None:
     def network(run: CloudRun) -> None:
         raise CloudError("no external network", cloud=run.cloud, phase="network")
 
-    monkeypatch.setitem(PHASES, "network", network)
-    run = _run(tmp_path)
+    phases["network"] = network
+    run = _run(tmp_path, phases)
     with pytest.raises(CloudError):
         run.run_phase("network")
     got = DirRendezvous(run.run_dir).gather("node-addresses", ["lab1"], timeout=0)
     assert got.withdrawn == {"lab1": "failed in network: no external network"}
 
 
-def test_teardown_phase_against_the_api(tmp_path: Path, fake_cloud: Any) -> None:
-    run = _run(tmp_path)
-    run._conn = fake_cloud.conn
-    prefix = "interop-20261125t001500z-ab12-lab1-"
-    Ledger(run.run_dir).created("lab1", "keypair", prefix + "key", prefix + "key")
-    fake_cloud.on("DELETE", "nova", f"/os-keypairs/{prefix}key", status_code=202)
-    fake_cloud.on("GET", "nova", f"/servers?name=%5E{prefix}", {"servers": []})
-    fake_cloud.on("GET", "nova", "/os-keypairs", {"keypairs": []})
-    for path, key in [("/floatingips", "floatingips"), ("/routers", "routers"), ("/networks", "networks"),
-                      ("/security-groups", "security_groups")]:
-        fake_cloud.on("GET", "neutron", path, {key: []})
-    details = run.run_phase("teardown")
-    assert details["deleted"] == {"keypair": 1} and "left" not in details
-    assert not Ledger(run.run_dir).has_live("lab1")
-
-
-def test_ctrl_c_cannot_cut_teardown_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_cannot_cut_teardown_short(tmp_path: Path, phases: dict[str, PhaseFn]) -> None:
     import _thread
     import time
 
@@ -131,8 +129,8 @@ def test_ctrl_c_cannot_cut_teardown_short(tmp_path: Path, monkeypatch: pytest.Mo
         finished.append(True)
         return {"deleted": {"server": 1}}
 
-    monkeypatch.setitem(PHASES, "teardown", teardown)
-    run = _run(tmp_path)
+    phases["teardown"] = teardown
+    run = _run(tmp_path, phases)
     Ledger(run.run_dir).created("lab1", "server", "s0", "id-0")
     with pytest.raises(KeyboardInterrupt):  # explicit teardown: finish, then stop as asked
         run.run_phase("teardown")
@@ -140,7 +138,7 @@ def test_ctrl_c_cannot_cut_teardown_short(tmp_path: Path, monkeypatch: pytest.Mo
     end = [e for e in _events(run) if e["type"] == "phase-end"][-1]
     assert end["outcome"] == "passed" and end["details"]["interrupted_meanwhile"] is True
 
-    run2 = _run(tmp_path / "2")
+    run2 = _run(tmp_path / "2", phases)
     Ledger(run2.run_dir).created("lab1", "server", "s0", "id-0")
     run2.close()  # at close (the fixture finalizer) the interrupt is absorbed: close must finish
     assert finished == [True, True]

@@ -1,0 +1,80 @@
+"""The ``hosts-patroni`` stack as the harness sees it: needs, rules, phases, rendezvous, reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ...errors import CloudError
+from ..base import Needs, Phase, Rule, Stack
+from . import pins
+from .phases import PLAYBOOKS, RENDEZVOUS_NAMES, configure_phase, deploy_phase
+
+if TYPE_CHECKING:
+    from ...engine import CloudRun
+    from ..base import Database
+
+# PostgreSQL + Patroni + etcd for a test cluster fit in 512 MB.
+NEEDS = Needs(os=("debian", "ubuntu"), min_ram_mb=512, min_vcpus=1, min_disk_gb=1)
+
+RULES = (
+    Rule("ssh", "tcp", (22, 22), ("harness",)),
+    Rule("postgresql", "tcp", (5432, 5432), ("harness", "group", "peers")),
+    Rule("patroni-rest", "tcp", (8008, 8008), ("harness", "group", "peers")),
+    Rule("etcd", "tcp", (2379, 2380), ("group", "peers")),
+    Rule("icmp", "icmp", None, ("harness", "group")),
+)
+
+
+def database(run: CloudRun) -> Database:
+    """The cluster the deploy phase of this cloud joined."""
+    db: Database | None = run.state.get("database")
+    if db is None:
+        raise CloudError("no database: the deploy phase did not complete on this cloud", cloud=run.cloud)
+    return db
+
+
+def _plays(details: Mapping[str, Any]) -> list[str]:
+    plays = details.get("plays") or []
+    return [f"{p.get('name', '?')}: {float(p.get('seconds', 0)):.1f} s" for p in plays if isinstance(p, dict)]
+
+
+def _seconds(value: Any) -> str:
+    return f"{float(value):.1f} s" if isinstance(value, (int, float)) else "-"
+
+
+def report_row(details: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]] | None:
+    """The report's "Configure and join" row: Ansible plays with their times, join time, leader.
+
+    Column -> lines of text. Only named fields are taken from the details.
+    """
+    if "configure" not in details and "deploy" not in details:
+        return None
+    conf = details.get("configure") or {}
+    dep = details.get("deploy") or {}
+    ansible = dep.get("ansible") if isinstance(dep.get("ansible"), dict) else {}
+    changed = conf.get("changed")
+    standbys = dep.get("sync_standbys")
+    return {
+        "configure plays": _plays(conf) + ([f"changed tasks: {changed}"] if changed is not None else []),
+        "deploy plays": _plays(ansible or {}),
+        "join": [_seconds(dep.get("join_s"))],
+        "cluster ready": [_seconds(dep.get("cluster_ready_s"))],
+        "leader": [str(dep.get("leader") or "-")],
+        "sync standbys": [", ".join(map(str, standbys)) if isinstance(standbys, list)
+                          else str(standbys) if standbys is not None else "-"],
+    }
+
+
+STACK = Stack(
+    name="hosts-patroni",
+    needs=NEEDS,
+    rules=RULES,
+    phases=(Phase("configure", configure_phase), Phase("deploy", deploy_phase)),
+    rendezvous=RENDEZVOUS_NAMES,
+    database=database,
+    report_rows=report_row,
+    report_title="Configure and join",
+    playbooks=PLAYBOOKS,
+    image_file=pins.PINS_FILE,
+)
