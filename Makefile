@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh Debian machine (as root):
 #   make demo   install, bring up the local lab, run the challenge over its clouds, print the report
-#   make test   install, bring up the local lab, run the whole test suite (unit + lab tests)
+#   make test   install, lint (ruff, mypy, import contracts), bring up the local lab, run the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,11 +9,12 @@ STAMP := $(VENV)/.installed
 LAB_CLOUDS ?= 3
 PYTEST_ARGS ?=
 
-.PHONY: help install lab demo test unit bench clean lab-down
+.PHONY: help install lint lab demo test unit bench clean lab-down
 
 help:
 	@echo "make demo    bring up the local lab and run the challenge over its $(LAB_CLOUDS) clouds"
-	@echo "make test    unit tests + lab tests against a real local lab"
+	@echo "make test    lint, then unit tests + lab tests against a real local lab"
+	@echo "make lint    ruff, mypy and the import contracts (lint-imports)"
 	@echo "make unit    unit tests only (no lab)"
 	@echo "make bench   benchmarks (needs the lab: make lab LAB_CLOUDS=6)"
 	@echo "make lab-down  stop every lab process"
@@ -35,7 +36,12 @@ lab: $(STAMP)
 demo: lab
 	@eval "$$($(BIN)/interop lab env)" && $(BIN)/interop run
 
-test: lab
+lint: $(STAMP)
+	$(BIN)/ruff check harness tests benchmarks scenarios
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint lab
 	@eval "$$($(BIN)/interop lab env)" && $(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 unit: $(STAMP)

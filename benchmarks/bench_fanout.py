@@ -45,8 +45,10 @@ def main() -> None:
         six.write_text("clouds: {" + ", ".join(f"{c}: {{}}" for c in CLOUDS) + "}\n")
         reports = str(Path(tmp, "reports"))
         cases = {
-            "harness, 1 cloud": [interop, "run", "--challenge", str(one), "--reports-dir", reports, "--", "-k", "identity"],
-            "harness, 6 clouds": [interop, "run", "--challenge", str(six), "--reports-dir", reports, "--", "-k", "identity"],
+            "harness, 1 cloud": [interop, "run", "--challenge", str(one), "--reports-dir", reports,
+                                 "--", "-k", "identity"],
+            "harness, 6 clouds": [interop, "run", "--challenge", str(six), "--reports-dir", reports,
+                                  "--", "-k", "identity"],
             "plain sdk, 6 threads": [sys.executable, str(HERE / "plain_identity.py"), *CLOUDS],
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
@@ -54,15 +56,18 @@ def main() -> None:
         for r in range(args.rounds):
             for name, cmd in cases.items():  # interleaved, so drift hits every case alike
                 times[name].append(timed(cmd, env))
-            print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()), flush=True)
+            laps = ", ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items())
+            print(f"round {r + 1}/{args.rounds}: {laps}", flush=True)
     med = {name: statistics.median(t) for name, t in times.items()}
     print("\nmedian wall time (process start to exit, identity phase):")
     for name, value in med.items():
         print(f"  {name:22s} {value:6.2f} s   (min {min(times[name]):.2f}, max {max(times[name]):.2f})")
     r_plain = med["harness, 6 clouds"] / med["plain sdk, 6 threads"]
     r_one = med["harness, 6 clouds"] / med["harness, 1 cloud"]
-    print(f"\nharness 6 clouds / plain sdk 6 threads = {r_plain:.2f}x  (target <= 1.5x) {'OK' if r_plain <= 1.5 else 'MISSED'}")
-    print(f"harness 6 clouds / harness 1 cloud     = {r_one:.2f}x  (target <= 2.0x) {'OK' if r_one <= 2.0 else 'MISSED'}")
+    print(f"\nharness 6 clouds / plain sdk 6 threads = {r_plain:.2f}x  (target <= 1.5x) "
+          f"{'OK' if r_plain <= 1.5 else 'MISSED'}")
+    print(f"harness 6 clouds / harness 1 cloud     = {r_one:.2f}x  (target <= 2.0x) "
+          f"{'OK' if r_one <= 2.0 else 'MISSED'}")
 
 
 if __name__ == "__main__":

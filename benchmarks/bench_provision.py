@@ -65,7 +65,8 @@ def harness_round(config: CloudsConfig, challenge: Challenge, cloud: str, report
     return elapsed, counter[0]
 
 
-def plain_round(config: CloudsConfig, cloud: str, settings: Any, public_key: str, harness_cidr: str) -> tuple[float, int]:
+def plain_round(config: CloudsConfig, cloud: str, settings: Any, public_key: str,
+                harness_cidr: str) -> tuple[float, int]:
     from plain_provision import provision_and_teardown
 
     t0 = time.perf_counter()

@@ -81,7 +81,7 @@ def run_round(state_dir: Path, key: Path, count: int) -> dict[str, list[float]]:
         router_id=str(uuid.uuid4()),
         gateway=RouterGateway(str(uuid.uuid4()), mac(), "172.29.7.10", 24),
         interfaces=(RouterInterface(str(uuid.uuid4()), NET, mac(), "10.229.7.1", 24),),
-        floating_ips=tuple(FloatingIp(f, x) for f, x in zip(fips, fixed))))
+        floating_ips=tuple(FloatingIp(f, x) for f, x in zip(fips, fixed, strict=True))))
     pub = key.with_suffix(".pub").read_text()
     out: dict[str, list[float]] = {"boot": [], "fip": [], "ssh": []}
     errors: list[BaseException] = []

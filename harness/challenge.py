@@ -78,7 +78,7 @@ class FloatingIpPreallocated(_Strict):
 def _parse_floating_ip(value: Any) -> str | FloatingIpPool | FloatingIpPreallocated:
     """One clear message for the four shapes instead of pydantic's per-branch union errors."""
     if isinstance(value, (FloatingIpPool, FloatingIpPreallocated)) or value in ("auto", "none"):
-        return value  # type: ignore[no-any-return]
+        return value
     if isinstance(value, dict) and set(value) == {"pool"}:
         return FloatingIpPool.model_validate(value)
     if isinstance(value, dict) and set(value) == {"preallocated"}:

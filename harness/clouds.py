@@ -51,7 +51,8 @@ class CloudsConfig:
             # and it also stops openstacksdk reading OS_CLIENT_CONFIG_FILE, which we did above.
             config = loader.OpenStackConfig(config_files=files, load_envvars=False)
         except Exception as exc:  # openstacksdk raises its own for YAML and schema errors
-            raise ConfigError(f"cannot read clouds.yaml ({files[0] if files else 'default search path'}): {exc}") from exc
+            where = files[0] if files else "default search path"
+            raise ConfigError(f"cannot read clouds.yaml ({where}): {exc}") from exc
         found = getattr(config, "config_filename", None)
         if not found:
             raise ConfigError("clouds.yaml not found (searched " + ", ".join(files) + ")")

@@ -31,6 +31,7 @@ from .errors import HarnessError, SkipCloud
 from .settings import TEARDOWN_GRACE
 
 if TYPE_CHECKING:
+    from .progress import Progress
     from .record import RunDir
     from .stacks.base import Pipeline
 
@@ -109,8 +110,8 @@ def pytest_configure_node(node: Any) -> None:
 
 _RUN_ID = pytest.StashKey[str]()
 _CHALLENGE = pytest.StashKey[Challenge]()
-_PIPELINE = pytest.StashKey["Pipeline"]()
-_PROGRESS = pytest.StashKey["Progress"]()
+_PIPELINE: pytest.StashKey[Pipeline] = pytest.StashKey()
+_PROGRESS: pytest.StashKey[Progress] = pytest.StashKey()
 # the sessions configured in this process, innermost last (pytester nests them)
 _CONFIGS: list[pytest.Config] = []
 
@@ -322,7 +323,7 @@ def run_phase(run: CloudRun, phase: str) -> dict[str, Any]:
     """
     try:
         if run.lane is not None and phase in run.lane.phases:
-            return run.lane.outcome(phase)  # type: ignore[no-any-return]
+            return run.lane.outcome(phase)
         return run.run_phase(phase)
     except SkipCloud as exc:
         pytest.skip(str(exc))

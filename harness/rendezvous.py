@@ -183,7 +183,7 @@ class DirRendezvous(Rendezvous):
         problem = _entry_problem(entry, cloud)
         if problem:
             raise RendezvousError(f"corrupt rendezvous entry {path}: {problem}", cloud=cloud)
-        return entry  # type: ignore[no-any-return]
+        return entry
 
 
 def _entry_problem(entry: object, cloud: str) -> str | None:

@@ -74,7 +74,7 @@ def run_playbook(
     ``label`` names the private data dir and the artifacts dir (made unique if used before);
     ``secrets`` are extra strings to remove from the copied artifacts.
     """
-    import ansible_runner  # type: ignore[import-untyped]  # slow import: only callers pay
+    import ansible_runner  # slow import: only callers pay
 
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir).parent, Path(run_dir).name)
     base = run.private_path() / "ansible" / cloud

@@ -28,7 +28,8 @@ DEFAULT_TIMEOUT = 600.0
 
 
 def _per_cloud(clouds_config: Any, clouds: Sequence[str],
-               work: Callable[[Context], TeardownResult], make_ctx: Callable[[Any, str], Context]) -> dict[str, TeardownResult]:
+               work: Callable[[Context], TeardownResult],
+               make_ctx: Callable[[Any, str], Context]) -> dict[str, TeardownResult]:
     def one(cloud: str) -> TeardownResult:
         conn = None
         try:
@@ -45,7 +46,7 @@ def _per_cloud(clouds_config: Any, clouds: Sequence[str],
     if not clouds:
         return {}
     with ThreadPoolExecutor(max_workers=min(16, len(clouds))) as pool:
-        return dict(zip(clouds, pool.map(one, clouds)))
+        return dict(zip(clouds, pool.map(one, clouds), strict=True))
 
 
 def cleanup_run(run_path: Path, clouds_config: Any, *, clouds: Sequence[str] | None = None,

@@ -103,7 +103,8 @@ def resolve_flavor(ctx: Context, wanted: str | None, stack: Stack, image: Choice
     fit = [f for f in flavors if f.ram >= min_ram and f.vcpus >= needs.min_vcpus and f.disk >= min_disk]
     if not fit:
         raise CloudError(f"no flavor has at least {min_ram} MB RAM, {needs.min_vcpus} vCPU and {min_disk} GB disk "
-                         f"for stack {stack.name}; set `flavor:` in the challenge file (flavors here: {_names(flavors)})",
+                         f"for stack {stack.name}; set `flavor:` in the challenge file "
+                         f"(flavors here: {_names(flavors)})",
                          cloud=ctx.cloud, phase=ctx.phase)
     flavor = min(fit, key=lambda f: (f.vcpus, f.ram, f.disk, f.name))
     return Choice(flavor.id, flavor.name, "discovered",

@@ -92,7 +92,7 @@ def _preallocated(ctx: Context, addresses: list[str], servers: list[ServerInfo],
     ours = {p.id for p in ports.values()}
     fips = {f.floating_ip_address: f for f in ctx.list(ctx.conn.network.ips, doing="listing floating IPs")}
     out = []
-    for index, (server, address) in enumerate(zip(servers, addresses)):
+    for index, (server, address) in enumerate(zip(servers, addresses, strict=False)):
         fip = fips.get(address)
         if fip is None:
             raise CloudError(f"preallocated floating IP {address} is not in this project", cloud=ctx.cloud,

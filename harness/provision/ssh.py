@@ -80,7 +80,7 @@ def wait_for_ssh(targets: list[SshTarget], key: Path, *, known_hosts: Path, time
         return elapsed
 
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
-        results = dict(zip((t.name for t in targets), pool.map(one, targets)))
+        results = dict(zip((t.name for t in targets), pool.map(one, targets), strict=True))
     failed = {name: r for name, r in results.items() if isinstance(r, PhaseTimeout)}
     if failed:
         reasons = "; ".join(r.message for r in failed.values())

@@ -26,7 +26,7 @@ def test_plays_are_timed_from_start_to_the_next_play() -> None:
     assert [p.name for p in s.plays] == ["Check the hosts", "Install the stack's packages where missing",
                                         "Prepare PostgreSQL, Patroni and etcd"]
     assert [round(p.duration, 2) for p in s.plays] == [3.77, 5.15, 7.94]
-    assert all(a.end == b.start for a, b in zip(s.plays, s.plays[1:]))
+    assert all(a.end == b.start for a, b in zip(s.plays, s.plays[1:], strict=False))
     assert not s.failures
 
 

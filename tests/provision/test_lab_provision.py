@@ -115,7 +115,7 @@ def leftovers(lab: dict[str, Any], run_dir: Path, run_id: str) -> dict[str, list
 def assert_no_secrets_in(run_dir: Path, lab: dict[str, Any]) -> None:
     """No cloud password, database password or private key in any file the run shares."""
     from harness.record import RunDir
-    from harness.stacks.hosts_patroni import SECRETS_FILE, db_secrets
+    from harness.stacks.hosts_patroni.phases import SECRETS_FILE, db_secrets
 
     clouds = yaml.safe_load(Path(lab["clouds_yaml"]).read_text())["clouds"]
     private = RunDir(run_dir.parent, run_dir.name).private_path()

@@ -11,7 +11,7 @@ def rules_for(stack: str) -> Any:
     return load_stack(stack).rules
 
 
-def _bodies(stack: str, open_to_world: list[int] = []) -> list[dict[str, Any]]:
+def _bodies(stack: str, open_to_world: tuple[int, ...] = ()) -> list[dict[str, Any]]:
     rules = rules_for(stack)
     peers = {"lab2": ["172.24.4.20", "172.24.4.21"], "lab3": ["172.24.4.30"]}
     return initial_rules("sg", rules, ["198.51.100.7/32"], open_to_world) + peer_rules("sg", rules, peers)

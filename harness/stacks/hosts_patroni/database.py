@@ -96,7 +96,7 @@ class PatroniDatabase(Database):
         if not names:
             return {}
         with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
-            return dict(zip(names, pool.map(ask, names)))
+            return dict(zip(names, pool.map(ask, names), strict=True))
 
     def members(self) -> list[Member]:
         for view in self.views().values():
