@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "stacks")]
 
 from harness.challenge import Challenge  # noqa: E402
-from harness.lab.stack_packages import ensure_stack_packages  # noqa: E402
+from interop_lab.stack_packages import ensure_stack_packages  # noqa: E402
 from harness.phases import CloudRun  # noqa: E402
 from harness.record import RunDir, new_run_id, phase_timer  # noqa: E402
 from harness.stacks import hosts_patroni  # noqa: E402

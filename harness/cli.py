@@ -276,7 +276,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    from . import lab
+    import interop_lab as lab
 
     state = Path(args.state_dir) if args.state_dir else lab.default_state_dir()
     if args.lab_command == "up":

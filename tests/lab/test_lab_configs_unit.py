@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from harness.errors import LabError
-from harness.lab import default_state_dir, lab_env
-from harness.lab.configs import (
+from interop_lab import default_state_dir, lab_env
+from interop_lab.configs import (
     FAKE_COMPUTE_DRIVER,
     NETNS_COMPUTE_DRIVER,
     ComputeOptions,
@@ -19,11 +19,11 @@ from harness.lab.configs import (
     render_all,
     render_ini,
 )
-from harness.lab.content import Tenant
-from harness.lab.outputs import cloud_names, write_outputs
-from harness.lab.plan import START_ORDER, STOP_TIERS, Drivers, python_path, service_configs, service_specs
-from harness.lab.services import ServiceSpec
-from harness.lab.settings import LabPaths, Ports, Secrets, new_password, open_lab
+from interop_lab.content import Tenant
+from interop_lab.outputs import cloud_names, write_outputs
+from interop_lab.plan import START_ORDER, STOP_TIERS, Drivers, python_path, service_configs, service_specs
+from interop_lab.services import ServiceSpec
+from interop_lab.settings import LabPaths, Ports, Secrets, new_password, open_lab
 
 
 @pytest.fixture
@@ -96,8 +96,8 @@ def test_compute_driver_and_extra_options_are_pluggable(paths: LabPaths) -> None
 def test_dataplane_is_the_default_and_fake_is_selectable(paths: LabPaths, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("INTEROP_LAB_DATAPLANE", raising=False)
     netns = service_specs(paths, Ports(), Drivers.from_env())
-    assert netns["nova-compute"].argv[1:3] == ("-m", "harness.lab.nova_compute")
-    assert netns["neutron-agent"].argv[1:3] == ("-m", "harness.lab.agent")
+    assert netns["nova-compute"].argv[1:3] == ("-m", "interop_lab.nova_compute")
+    assert netns["neutron-agent"].argv[1:3] == ("-m", "interop_lab.agent")
     for name in ("nova-compute", "neutron-agent"):
         assert netns[name].argv[0] == str(paths.python)
         assert netns[name].env["PYTHONPATH"] == str(python_path(paths))
@@ -198,7 +198,7 @@ def test_lab_env_prints_exports() -> None:
 
 
 def test_host_os_reads_os_release_for_the_lab_image(tmp_path: Path) -> None:
-    from harness.lab.bootstrap import host_os
+    from interop_lab.bootstrap import host_os
 
     release = tmp_path / "os-release"
     release.write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n')

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from harness.challenge import load_challenge
-from harness.lab import LabInfo, lab_status, lab_up
-from harness.lab.content import FLAVOR_NAME, IMAGE_NAME
-from harness.lab.outputs import LAB_TIMEOUTS
-from harness.lab.plan import START_ORDER
+from interop_lab import LabInfo, lab_status, lab_up
+from interop_lab.content import FLAVOR_NAME, IMAGE_NAME
+from interop_lab.outputs import LAB_TIMEOUTS
+from interop_lab.plan import START_ORDER
 
 pytestmark = pytest.mark.lab
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import LabError
-from harness.lab.services import ServiceManager, ServiceSpec, all_processes, proc_info
+from interop_lab.services import ServiceManager, ServiceSpec, all_processes, proc_info
 from harness.waiting import wait_for
 
 

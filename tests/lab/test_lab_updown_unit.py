@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import LabError
-from harness.lab import lab_down, lab_status, lab_up
-from harness.lab.plan import START_ORDER
+from interop_lab import lab_down, lab_status, lab_up
+from interop_lab.plan import START_ORDER
 
 
 def test_lab_up_needs_at_least_one_cloud(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The lab host's pre-installed stack packages (harness/lab/stack_packages.py), with apt and
+"""The lab host's pre-installed stack packages (interop_lab/stack_packages.py), with apt and
 pip replaced by fakes; the real install runs in the lab tests' session fixture."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from harness.errors import LabError
-from harness.lab import install as lab_install
-from harness.lab import stack_packages as sp
+from interop_lab import install as lab_install
+from interop_lab import stack_packages as sp
 
 
 class FakeRun:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.challenge import Challenge
-from harness.lab.dataplane import leftovers
+from interop_lab.dataplane import leftovers
 from harness.phases import CloudRun
 from harness.record import RunDir, new_run_id
 from harness.stacks import hosts_patroni
@@ -29,8 +29,8 @@ def lab_host_ready() -> None:
         pytest.skip("the hosts-patroni lab tests boot namespace VMs: run as root")
     missing = [t for t in TOOLS if shutil.which(t) is None and not os.path.exists(t)]
     if missing:
-        pytest.skip(f"missing {missing}: apt-get install $(cat harness/lab/dataplane/packages.txt)")
-    from harness.lab.stack_packages import ensure_stack_packages
+        pytest.skip(f"missing {missing}: apt-get install $(cat interop_lab/dataplane/packages.txt)")
+    from interop_lab.stack_packages import ensure_stack_packages
     ensure_stack_packages()  # PostgreSQL, etcd, the Patroni venv: the lab's "image"
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LabError
+from harness.errors import LabError
 from .configs import FAKE_COMPUTE_DRIVER, ComputeOptions, dataplane_dir
 from .install import RABBITMQ_SERVER
 from .services import ServiceSpec
@@ -63,8 +63,8 @@ def fake_ovs_agent(paths: LabPaths, host: str) -> ServiceSpec:
 
 
 def dataplane_agent(paths: LabPaths, host: str) -> ServiceSpec:
-    """The lab agent (harness/lab/agent.py): routers, floating IPs, security groups, port status."""
-    argv = (str(paths.python), "-m", "harness.lab.agent", host, "--state-dir", str(dataplane_dir(paths)),
+    """The lab agent (interop_lab/agent.py): routers, floating IPs, security groups, port status."""
+    argv = (str(paths.python), "-m", "interop_lab.agent", host, "--state-dir", str(dataplane_dir(paths)),
             *neutron_config_args(paths))
     return ServiceSpec("neutron-agent", argv, env=project_env(paths))
 
@@ -75,7 +75,7 @@ def stock_nova_compute(paths: LabPaths) -> ServiceSpec:
 
 def netns_nova_compute(paths: LabPaths) -> ServiceSpec:
     """nova-compute through the launcher that makes the lab's virt driver loadable."""
-    argv = (str(paths.python), "-m", "harness.lab.nova_compute", *nova_compute_config_args(paths))
+    argv = (str(paths.python), "-m", "interop_lab.nova_compute", *nova_compute_config_args(paths))
     return ServiceSpec("nova-compute", argv, env=project_env(paths))
 
 

@@ -1,7 +1,7 @@
 """The hosts-patroni stack's packages, pre-installed on the lab host: the lab's "cloud image".
 
 Lab VMs overlay the host's ``/usr``, ``/etc``, ``/var`` and ``/opt`` (see
-:mod:`harness.lab.dataplane.vm`) and cannot reach any package registry, so whatever the stack
+:mod:`interop_lab.dataplane.vm`) and cannot reach any package registry, so whatever the stack
 needs is installed here once, before VMs boot, like a cloud image with it baked in:
 
 * Debian packages: PostgreSQL 15 and etcd (server + client);
@@ -28,9 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import LabError
+from harness.errors import LabError
 from .install import apt_install
-from ..stacks.hosts_patroni.pins import load as _load_pins
+from harness.stacks.hosts_patroni.pins import load as _load_pins
 
 _PINS = _load_pins()
 APT_PACKAGES, PATRONI_VENV, PIP_REQUIREMENTS = _PINS.apt_packages, _PINS.patroni_venv, _PINS.pip_requirements

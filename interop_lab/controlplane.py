@@ -35,8 +35,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import LabError, PhaseTimeout
-from ..waiting import wait_for
+from harness.errors import LabError, PhaseTimeout
+from harness.waiting import wait_for
 from . import backends, install
 from .stack_packages import ensure_stack_packages
 from .configs import ConfigContext, dataplane_dir, paste_files, render_all

@@ -22,7 +22,7 @@ from openstack.identity.v3.role import Role
 from openstack.identity.v3.user import User
 from openstack.image.v2._proxy import Proxy as ImageV2
 
-from ..waiting import wait_for
+from harness.waiting import wait_for
 from .content import (
     COMPUTE_QUOTAS,
     FLAVOR,

@@ -1,6 +1,6 @@
 """The local lab: a real OpenStack control plane on this machine, K projects as K clouds.
 
-    >>> from harness.lab import default_state_dir, lab_up, lab_status, lab_env, lab_down
+    >>> from interop_lab import default_state_dir, lab_up, lab_status, lab_env, lab_down
     >>> info = lab_up(default_state_dir(), clouds=3)          # doctest: +SKIP
     [lab +0s] ...
     [lab +118s] lab up in 118s: clouds lab1, lab2, lab3 in /var/tmp/interop-lab/clouds.yaml
