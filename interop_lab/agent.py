@@ -1,6 +1,6 @@
 """The lab's network agent: routers, floating IPs, security groups and port status for real.
 
-Run by the LAB venv's python (neutron, keystoneauth and pymysql live there) with the project
+Run by the LAB venv's python (neutron, keystoneauth and pymysql live there) with ``interop_lab``
 on ``PYTHONPATH``; it replaces the heartbeat-only :mod:`.fake_agent` in the data-plane mode::
 
     python -m interop_lab.agent HOST --state-dir <lab>/dataplane \

@@ -45,7 +45,8 @@ from .dataplane import names as dp_names
 from .dataplane import system as dp_system
 from .files import lab_lock, tail, write_file
 from .outputs import cloud_names, write_outputs
-from .plan import PACKAGE_DIR, SYNC_UNBLOCKS, Drivers, neutron_config_args, python_path, service_configs, service_specs
+from .plan import (SYNC_UNBLOCKS, Drivers, ensure_python_path, neutron_config_args, service_configs,
+                   service_specs)
 from .progress import Progress
 from .services import LAB_ID_ENV, port_in_use
 from .settings import DEFAULT_STATE_DIR, LabPaths, LabState, Secrets, open_lab
@@ -204,12 +205,9 @@ class BringUp:
             self.log(f"configs changed: {', '.join(p.name for p in changed)}")
         if self.drivers.dataplane:
             dataplane_dir(self.paths).mkdir(mode=0o700, exist_ok=True)
-        # the lab venv imports the project's `harness` (driver, agent) through this one symlink
-        link = python_path(self.paths) / "harness"
-        link.parent.mkdir(exist_ok=True)
-        if not link.is_symlink() or link.resolve() != PACKAGE_DIR:
-            link.unlink(missing_ok=True)
-            link.symlink_to(PACKAGE_DIR, target_is_directory=True)
+        # the lab venv imports interop_lab (driver, agent) and harness's three stdlib-only
+        # helpers through the symlinks in this directory, its PYTHONPATH
+        ensure_python_path(self.paths)
 
     def up_mariadb(self) -> None:
         if backends.init_mariadb_datadir(self.paths, self.paths.log / "mariadb-install.log"):

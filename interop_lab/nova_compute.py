@@ -1,8 +1,9 @@
 """Entry point of the lab's nova-compute: the stock service with the lab's virt driver loadable.
 
-Run by the LAB venv's python with the project on ``PYTHONPATH`` (see :mod:`interop_lab.plan`)::
+Run by the LAB venv's python with ``interop_lab`` on ``PYTHONPATH`` (see
+:func:`interop_lab.plan.python_path`)::
 
-    PYTHONPATH=<project> <lab venv>/bin/python -m interop_lab.nova_compute \
+    PYTHONPATH=<lab>/pythonpath <lab venv>/bin/python -m interop_lab.nova_compute \
         --config-file nova.conf --config-file nova-compute.conf
 
 Nova 34 imports ``'nova.virt.' + compute_driver``; registering :mod:`interop_lab.nova_driver`

@@ -3,7 +3,7 @@
 Loaded only by the lab's nova-compute, in the LAB venv (nova lives there, not in the
 harness's venv). Nova 34 loads drivers as ``importutils.import_object('nova.virt.' +
 compute_driver)``, so a dotted path outside ``nova.virt`` cannot be named in nova.conf;
-:mod:`interop_lab.nova_compute` (the service's entry point, run with the project on
+:mod:`interop_lab.nova_compute` (the service's entry point, run with ``interop_lab`` on
 ``PYTHONPATH``) registers this module as ``nova.virt.interop_lab`` and runs the stock
 nova-compute, and nova-compute.conf says ``compute_driver = interop_lab.NetnsDriver``.
 

@@ -21,7 +21,8 @@ from interop_lab.configs import (
 )
 from interop_lab.content import Tenant
 from interop_lab.outputs import cloud_names, write_outputs
-from interop_lab.plan import START_ORDER, STOP_TIERS, Drivers, python_path, service_configs, service_specs
+from interop_lab.plan import (START_ORDER, STOP_TIERS, Drivers, ensure_python_path, python_path, service_configs,
+                              service_specs)
 from interop_lab.services import ServiceSpec
 from interop_lab.settings import LabPaths, Ports, Secrets, new_password, open_lab
 
@@ -91,6 +92,35 @@ def test_compute_driver_and_extra_options_are_pluggable(paths: LabPaths) -> None
     nova_conf = {name: render_all(ConfigContext(paths, Ports(), secrets, c))[paths.etc / "nova" / "nova.conf"]
                  for name, c in (("netns", ComputeOptions()), ("custom", custom))}
     assert nova_conf["netns"] == nova_conf["custom"]
+
+
+def test_python_path_links_the_lab_and_harness_packages(paths: LabPaths, tmp_path: Path) -> None:
+    import harness
+
+    import interop_lab
+
+    paths.make_dirs()
+    pythonpath = python_path(paths)
+    assert pythonpath.parent == paths.root  # never a site-packages: its libraries would shadow the lab venv's
+    assert sorted(ensure_python_path(paths)) == ["harness", "interop_lab"]
+    links = {entry.name: entry for entry in pythonpath.iterdir()}
+    assert sorted(links) == ["harness", "interop_lab"]
+    assert links["interop_lab"].resolve() == Path(interop_lab.__file__).resolve().parent
+    assert links["harness"].resolve() == Path(harness.__file__).resolve().parent
+    assert ensure_python_path(paths) == []  # idempotent
+    # an older lab's directory: one `harness` link, pointing at another checkout
+    (pythonpath / "interop_lab").unlink()
+    (pythonpath / "harness").unlink()
+    (tmp_path / "old" / "harness").mkdir(parents=True)
+    (pythonpath / "harness").symlink_to(tmp_path / "old" / "harness")
+    (pythonpath / "stale").symlink_to(tmp_path / "old")
+    assert sorted(ensure_python_path(paths)) == ["harness", "interop_lab"]
+    assert sorted(e.name for e in pythonpath.iterdir()) == ["harness", "interop_lab"]
+    assert (pythonpath / "harness").resolve() == Path(harness.__file__).resolve().parent
+    (pythonpath / "harness").unlink()
+    (pythonpath / "harness").mkdir()
+    with pytest.raises(LabError, match="not a symlink"):
+        ensure_python_path(paths)
 
 
 def test_dataplane_is_the_default_and_fake_is_selectable(paths: LabPaths, monkeypatch: pytest.MonkeyPatch) -> None:
