@@ -96,7 +96,6 @@ def test_compute_driver_and_extra_options_are_pluggable(paths: LabPaths) -> None
 
 def test_python_path_links_the_lab_and_harness_packages(paths: LabPaths, tmp_path: Path) -> None:
     import harness
-
     import interop_lab
 
     paths.make_dirs()

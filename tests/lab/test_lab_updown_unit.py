@@ -17,6 +17,14 @@ def test_lab_up_needs_at_least_one_cloud(tmp_path: Path) -> None:
     assert not (tmp_path / "lab").exists()
 
 
+def test_lab_up_reads_its_image_files_before_touching_anything(tmp_path: Path) -> None:
+    bad = tmp_path / "stack.yml"
+    bad.write_text("image:\n  venvs:\n    /opt/x: tool==1\n")
+    with pytest.raises(LabError, match=r"stack\.yml: image\.venvs\./opt/x: expected a list of requirements"):
+        lab_up(tmp_path / "lab", clouds=1, log=lambda line: None, image_files=[bad])
+    assert not (tmp_path / "lab").exists()
+
+
 def test_lab_down_without_a_lab_is_a_noop(tmp_path: Path) -> None:
     lines: list[str] = []
     lab_down(tmp_path / "nothing", purge=True, log=lines.append)

@@ -30,8 +30,9 @@ def lab_host_ready() -> None:
     missing = [t for t in TOOLS if shutil.which(t) is None and not os.path.exists(t)]
     if missing:
         pytest.skip(f"missing {missing}: apt-get install $(cat interop_lab/dataplane/packages.txt)")
-    from interop_lab.stack_packages import ensure_stack_packages
-    ensure_stack_packages()  # PostgreSQL, etcd, the Patroni venv: the lab's "image"
+    from harness.stacks.hosts_patroni.pins import PINS_FILE
+    from interop_lab.image import ensure_image, load_image
+    ensure_image(load_image([PINS_FILE]))  # PostgreSQL, etcd, the Patroni venv: the lab's "image"
 
 
 @pytest.fixture(scope="module")
