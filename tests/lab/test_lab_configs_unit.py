@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.challenge import load_challenge
 from harness.errors import LabError
 from interop_lab import default_state_dir, lab_env
 from interop_lab.configs import (
@@ -212,10 +213,12 @@ def test_generated_files(tmp_path: Path) -> None:
     }
     assert list(yaml.safe_load(admin.read_text())["clouds"]) == ["lab-admin"]
     assert challenge.read_text() == (
-        "stack: hosts-patroni\nclouds:\n  lab1: {}\n  lab2: {}\n  lab3: {}\ndefaults:\n"
+        "clouds:\n  lab1: {}\n  lab2: {}\n  lab3: {}\ndefaults:\n"
         "  image: interop-lab-image\n  flavor: interop.small\n  floating_ip: auto\n  nodes: 2\n  ssh_user: root\n"
         "timeouts:\n  servers: 300\n  peers: 300\n  ssh-ready: 120\n  configure: 300\n  deploy: 300\n  teardown: 300\n"
     )
+    # the lab names no stack: the harness's challenge schema supplies its default
+    assert load_challenge(challenge, known_clouds=cloud_names(3)).stack == "hosts-patroni"
 
 
 def test_lab_env_prints_exports() -> None:
