@@ -37,7 +37,7 @@ demo: lab
 	@eval "$$($(BIN)/interop lab env)" && $(BIN)/interop run
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness tests benchmarks scenarios
+	$(BIN)/ruff check harness interop_lab tests benchmarks scenarios
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

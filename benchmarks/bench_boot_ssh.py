@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from openstack.config import OpenStackConfig  # noqa: E402
 from openstack.connection import Connection  # noqa: E402
 
-from harness.lab import default_state_dir, read_lab_info  # noqa: E402
-from harness.lab.content import FLAVOR_NAME, IMAGE_NAME, PUBLIC_NETWORK  # noqa: E402
-from harness.lab.dataplane import is_ssh_ready  # noqa: E402
 from harness.waiting import wait_for  # noqa: E402
+from interop_lab import default_state_dir, read_lab_info  # noqa: E402
+from interop_lab.content import FLAVOR_NAME, IMAGE_NAME, PUBLIC_NETWORK  # noqa: E402
+from interop_lab.dataplane import is_ssh_ready  # noqa: E402
 
 HARNESS = "172.24.4.1"
 TARGET = 1.0  # ACTIVE -> SSH, seconds

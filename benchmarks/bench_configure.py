@@ -30,10 +30,11 @@ from vm_clouds import VmClouds  # noqa: E402
 
 from harness.challenge import Challenge  # noqa: E402
 from harness.engine import CloudRun  # noqa: E402
-from harness.lab.stack_packages import ensure_stack_packages  # noqa: E402
 from harness.provision.pipeline import pipeline_for  # noqa: E402
 from harness.record import RunDir, new_run_id  # noqa: E402
 from harness.stacks import load_stack  # noqa: E402
+from harness.stacks.hosts_patroni.pins import PINS_FILE  # noqa: E402
+from interop_lab.image import ensure_image, load_image  # noqa: E402
 
 
 def run_phase(runs: dict[str, CloudRun], name: str) -> dict[str, tuple[float, Any]]:
@@ -62,7 +63,7 @@ def main() -> int:
     ap.add_argument("--failover", action="store_true")
     args = ap.parse_args()
     t = time.monotonic()
-    print(f"stack packages: {ensure_stack_packages(log=print)}")
+    print(f"lab image: {ensure_image(load_image([PINS_FILE]), log=print)}")
     base = Path(tempfile.mkdtemp(prefix="bench-configure-"))
     key = base / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)

@@ -1,4 +1,4 @@
-"""Boot N lab VMs concurrently through harness.lab.dataplane and time them to SSH.
+"""Boot N lab VMs concurrently through interop_lab.dataplane and time them to SSH.
 
 For each VM, from the start of its boot:
   boot -> sshd answers   VmHost.boot() returned (sshd banner on the fixed IP, inside the netns)
@@ -8,7 +8,7 @@ For each VM, from the start of its boot:
 Then: a security-group rule change -> enforced (apply + first probe seeing the change), and
 idle memory per VM. Everything is torn down at the end (teardown_all), even on failure.
 
-Needs root and the packages in harness/lab/dataplane/packages.txt. Uses 172.29.7.0/24 as the
+Needs root and the packages in interop_lab/dataplane/packages.txt. Uses 172.29.7.0/24 as the
 external network and 10.229.7.0/24 as the tenant network (not the lab's own ranges).
 
 usage: python benchmarks/bench_vm_boot.py [--count 10] [--rounds 1]
@@ -28,7 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.lab.dataplane import (  # noqa: E402
+from harness.waiting import wait_for  # noqa: E402
+from interop_lab.dataplane import (  # noqa: E402
     ExternalNet,
     FloatingIp,
     NicSpec,
@@ -45,7 +46,6 @@ from harness.lab.dataplane import (  # noqa: E402
     system,
     teardown_all,
 )
-from harness.waiting import wait_for  # noqa: E402
 
 EXT = ExternalNet(bridge="ilx-bench", cidr="172.29.7.0/24", gateway="172.29.7.1")
 NET = "bench-net"

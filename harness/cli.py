@@ -275,12 +275,20 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 # ---- interop lab ---------------------------------------------------------------------------
 
 
+def _stack_image_files() -> list[Path]:
+    """The files whose ``image:`` the lab pre-installs for its servers: every registered stack's."""
+    from .stacks import known_stacks, load_stack
+
+    return [f for f in (load_stack(name).image_file for name in known_stacks()) if f is not None]
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
-    from . import lab
+    import interop_lab as lab
 
     state = Path(args.state_dir) if args.state_dir else lab.default_state_dir()
     if args.lab_command == "up":
-        lab.lab_up(state, clouds=args.lab_clouds)  # it prints its own progress and how to use it
+        # it prints its own progress and how to use it
+        lab.lab_up(state, clouds=args.lab_clouds, image_files=_stack_image_files())
         return EXIT_OK
     if args.lab_command == "down":
         lab.lab_down(state, purge=args.purge)

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.lab import LabInfo, default_state_dir, lab_status, read_lab_info
+if TYPE_CHECKING:
+    from interop_lab import LabInfo
 
 pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session")
 def lab_state_dir() -> Path:
+    from interop_lab import default_state_dir, lab_status  # only the lab tests import the lab
+
     state_dir = default_state_dir()
     status = lab_status(state_dir)
     if not status.up:
@@ -29,6 +33,8 @@ def lab_state_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def lab_info(lab_state_dir: Path) -> LabInfo:
+    from interop_lab import read_lab_info
+
     info = read_lab_info(lab_state_dir)
     if info is None:
         pytest.skip(f"the lab in {lab_state_dir} runs but has registered no clouds; run `interop lab up`")

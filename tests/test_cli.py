@@ -72,3 +72,15 @@ def test_help_explains_every_command(capsys):
     with pytest.raises(SystemExit):
         cli.main(["lab", "up", "--help"])
     assert "number of lab clouds" in capsys.readouterr().out
+
+
+def test_lab_up_hands_the_lab_the_stacks_image_files(tmp_path, monkeypatch, run_cli):
+    import interop_lab
+    from harness.stacks.hosts_patroni.pins import PINS_FILE
+
+    calls = []
+    monkeypatch.setattr(interop_lab, "lab_up", lambda state, **kw: calls.append((state, kw)))
+    rc, _, _ = run_cli("lab", "--state-dir", str(tmp_path / "lab"), "up", "--clouds", "2")
+    assert rc == 0
+    assert calls == [(tmp_path / "lab", {"clouds": 2, "image_files": [PINS_FILE]})]
+    assert interop_lab.load_image(cli._stack_image_files()).venvs  # each one has an image: the lab reads

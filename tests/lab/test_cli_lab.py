@@ -11,8 +11,8 @@ import pytest
 import yaml
 from procs import run_bounded
 
-from harness.lab import LabInfo
-from harness.lab.content import FLAVOR_NAME, IMAGE_NAME
+from interop_lab import LabInfo
+from interop_lab.content import FLAVOR_NAME, IMAGE_NAME
 
 pytestmark = pytest.mark.lab
 INTEROP = str(Path(sys.executable).with_name("interop"))

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness.lab import translate
-from harness.lab.agent import Agent, changed_lists
-from harness.lab.dataplane import names
-from harness.lab.dataplane.firewall import PortFirewall
-from harness.lab.dataplane.router import ExternalNet, RouterSpec
-from harness.lab.dataplane.state import Ledger
 from test_lab_translate_unit import FIP, NETWORK_INFO, PORT, RECORDED, ROUTER, SERVER
+
+from interop_lab import translate
+from interop_lab.agent import Agent, changed_lists
+from interop_lab.dataplane import names
+from interop_lab.dataplane.firewall import PortFirewall
+from interop_lab.dataplane.router import ExternalNet, RouterSpec
+from interop_lab.dataplane.state import Ledger
 
 HOST = "interop-lab-compute"
 

@@ -11,10 +11,10 @@ import pytest
 from openstack.config import OpenStackConfig
 from openstack.connection import Connection
 
-from harness.lab import LabInfo
-from harness.lab.bootstrap import host_os
-from harness.lab.content import COMPUTE_QUOTAS, FLAVOR, FLAVOR_NAME, IMAGE_NAME, NETWORK_QUOTAS, PUBLIC_NETWORK
-from harness.lab.outputs import ADMIN_CLOUD
+from interop_lab import LabInfo
+from interop_lab.bootstrap import host_os
+from interop_lab.content import COMPUTE_QUOTAS, FLAVOR, FLAVOR_NAME, IMAGE_NAME, NETWORK_QUOTAS, PUBLIC_NETWORK
+from interop_lab.outputs import ADMIN_CLOUD
 
 pytestmark = pytest.mark.lab
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.challenge import load_challenge
 from harness.errors import LabError
-from harness.lab import default_state_dir, lab_env
-from harness.lab.configs import (
+from interop_lab import default_state_dir, lab_env
+from interop_lab.configs import (
     FAKE_COMPUTE_DRIVER,
     NETNS_COMPUTE_DRIVER,
     ComputeOptions,
@@ -19,11 +20,19 @@ from harness.lab.configs import (
     render_all,
     render_ini,
 )
-from harness.lab.content import Tenant
-from harness.lab.outputs import cloud_names, write_outputs
-from harness.lab.plan import START_ORDER, STOP_TIERS, Drivers, python_path, service_configs, service_specs
-from harness.lab.services import ServiceSpec
-from harness.lab.settings import LabPaths, Ports, Secrets, new_password, open_lab
+from interop_lab.content import Tenant
+from interop_lab.outputs import cloud_names, write_outputs
+from interop_lab.plan import (
+    START_ORDER,
+    STOP_TIERS,
+    Drivers,
+    ensure_python_path,
+    python_path,
+    service_configs,
+    service_specs,
+)
+from interop_lab.services import ServiceSpec
+from interop_lab.settings import LabPaths, Ports, Secrets, new_password, open_lab
 
 
 @pytest.fixture
@@ -93,11 +102,39 @@ def test_compute_driver_and_extra_options_are_pluggable(paths: LabPaths) -> None
     assert nova_conf["netns"] == nova_conf["custom"]
 
 
+def test_python_path_links_the_lab_and_harness_packages(paths: LabPaths, tmp_path: Path) -> None:
+    import harness
+    import interop_lab
+
+    paths.make_dirs()
+    pythonpath = python_path(paths)
+    assert pythonpath.parent == paths.root  # never a site-packages: its libraries would shadow the lab venv's
+    assert sorted(ensure_python_path(paths)) == ["harness", "interop_lab"]
+    links = {entry.name: entry for entry in pythonpath.iterdir()}
+    assert sorted(links) == ["harness", "interop_lab"]
+    assert links["interop_lab"].resolve() == Path(interop_lab.__file__).resolve().parent
+    assert links["harness"].resolve() == Path(harness.__file__).resolve().parent
+    assert ensure_python_path(paths) == []  # idempotent
+    # an older lab's directory: one `harness` link, pointing at another checkout
+    (pythonpath / "interop_lab").unlink()
+    (pythonpath / "harness").unlink()
+    (tmp_path / "old" / "harness").mkdir(parents=True)
+    (pythonpath / "harness").symlink_to(tmp_path / "old" / "harness")
+    (pythonpath / "stale").symlink_to(tmp_path / "old")
+    assert sorted(ensure_python_path(paths)) == ["harness", "interop_lab"]
+    assert sorted(e.name for e in pythonpath.iterdir()) == ["harness", "interop_lab"]
+    assert (pythonpath / "harness").resolve() == Path(harness.__file__).resolve().parent
+    (pythonpath / "harness").unlink()
+    (pythonpath / "harness").mkdir()
+    with pytest.raises(LabError, match="not a symlink"):
+        ensure_python_path(paths)
+
+
 def test_dataplane_is_the_default_and_fake_is_selectable(paths: LabPaths, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("INTEROP_LAB_DATAPLANE", raising=False)
     netns = service_specs(paths, Ports(), Drivers.from_env())
-    assert netns["nova-compute"].argv[1:3] == ("-m", "harness.lab.nova_compute")
-    assert netns["neutron-agent"].argv[1:3] == ("-m", "harness.lab.agent")
+    assert netns["nova-compute"].argv[1:3] == ("-m", "interop_lab.nova_compute")
+    assert netns["neutron-agent"].argv[1:3] == ("-m", "interop_lab.agent")
     for name in ("nova-compute", "neutron-agent"):
         assert netns[name].argv[0] == str(paths.python)
         assert netns[name].env["PYTHONPATH"] == str(python_path(paths))
@@ -183,10 +220,12 @@ def test_generated_files(tmp_path: Path) -> None:
     }
     assert list(yaml.safe_load(admin.read_text())["clouds"]) == ["lab-admin"]
     assert challenge.read_text() == (
-        "stack: hosts-patroni\nclouds:\n  lab1: {}\n  lab2: {}\n  lab3: {}\ndefaults:\n"
+        "clouds:\n  lab1: {}\n  lab2: {}\n  lab3: {}\ndefaults:\n"
         "  image: interop-lab-image\n  flavor: interop.small\n  floating_ip: auto\n  nodes: 2\n  ssh_user: root\n"
         "timeouts:\n  servers: 300\n  peers: 300\n  ssh-ready: 120\n  configure: 300\n  deploy: 300\n  teardown: 300\n"
     )
+    # the lab names no stack: the harness's challenge schema supplies its default
+    assert load_challenge(challenge, known_clouds=cloud_names(3)).stack == "hosts-patroni"
 
 
 def test_lab_env_prints_exports() -> None:
@@ -198,7 +237,7 @@ def test_lab_env_prints_exports() -> None:
 
 
 def test_host_os_reads_os_release_for_the_lab_image(tmp_path: Path) -> None:
-    from harness.lab.bootstrap import host_os
+    from interop_lab.bootstrap import host_os
 
     release = tmp_path / "os-release"
     release.write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n')

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from harness.challenge import load_challenge
-from harness.lab import LabInfo, lab_status, lab_up
-from harness.lab.content import FLAVOR_NAME, IMAGE_NAME
-from harness.lab.outputs import LAB_TIMEOUTS
-from harness.lab.plan import START_ORDER
+from interop_lab import LabInfo, lab_status, lab_up
+from interop_lab.content import FLAVOR_NAME, IMAGE_NAME
+from interop_lab.outputs import LAB_TIMEOUTS
+from interop_lab.plan import START_ORDER
 
 pytestmark = pytest.mark.lab
 
@@ -64,8 +64,7 @@ def test_clouds_yaml_holds_only_the_tenant_clouds(lab_info: LabInfo) -> None:
 
 def test_challenge_yaml_names_the_lab_clouds(lab_info: LabInfo) -> None:
     challenge = yaml.safe_load(lab_info.challenge_yaml.read_text())
-    assert challenge == {
-        "stack": "hosts-patroni",
+    assert challenge == {  # no stack: the lab names none, the challenge schema's default applies
         "clouds": {name: {} for name in lab_info.cloud_names},
         "defaults": {"image": IMAGE_NAME, "flavor": FLAVOR_NAME, "floating_ip": "auto", "nodes": 2, "ssh_user": "root"},
         "timeouts": LAB_TIMEOUTS,

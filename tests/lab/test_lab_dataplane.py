@@ -22,13 +22,13 @@ from openstack.config import OpenStackConfig
 from openstack.connection import Connection
 
 from harness.errors import PhaseTimeout
-from harness.lab import LabInfo, faults
-from harness.lab.configs import NETNS_COMPUTE_DRIVER, dataplane_dir
-from harness.lab.content import FLAVOR_NAME, IMAGE_NAME, PUBLIC_NETWORK
-from harness.lab.dataplane import is_ssh_ready, names, system
-from harness.lab.dataplane.state import Ledger
-from harness.lab.settings import open_lab
 from harness.waiting import wait_for
+from interop_lab import LabInfo, faults
+from interop_lab.configs import NETNS_COMPUTE_DRIVER, dataplane_dir
+from interop_lab.content import FLAVOR_NAME, IMAGE_NAME, PUBLIC_NETWORK
+from interop_lab.dataplane import is_ssh_ready, names, system
+from interop_lab.dataplane.state import Ledger
+from interop_lab.settings import open_lab
 
 pytestmark = pytest.mark.lab
 

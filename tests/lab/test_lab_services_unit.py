@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import LabError
-from harness.lab.services import ServiceManager, ServiceSpec, all_processes, proc_info
 from harness.waiting import wait_for
+from interop_lab.services import ServiceManager, ServiceSpec, all_processes, proc_info
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from harness.errors import LabError
-from harness.lab import faults
-from harness.lab.configs import ConfigContext, render_all
-from harness.lab.controlplane import BringUp
-from harness.lab.files import write_file
-from harness.lab.plan import START_ORDER, Drivers
-from harness.lab.progress import Progress
-from harness.lab.settings import LabState, open_lab
+from interop_lab import faults
+from interop_lab.configs import ConfigContext, render_all
+from interop_lab.controlplane import BringUp
+from interop_lab.files import write_file
+from interop_lab.plan import START_ORDER, Drivers
+from interop_lab.progress import Progress
+from interop_lab.settings import LabState, open_lab
 
 
 def bring_up(root: Path, drivers: Drivers) -> BringUp:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from harness.lab import translate
-from harness.lab.dataplane import VmSpec, names, render_sg
-from harness.lab.dataplane.router import ExternalNet, FloatingIp
+from interop_lab import translate
+from interop_lab.dataplane import VmSpec, names, render_sg
+from interop_lab.dataplane.router import ExternalNet, FloatingIp
 
 DATA = Path(__file__).parent / "data"
 RECORDED = json.loads((DATA / "neutron_snapshot.json").read_text())

@@ -7,13 +7,21 @@ from pathlib import Path
 import pytest
 
 from harness.errors import LabError
-from harness.lab import lab_down, lab_status, lab_up
-from harness.lab.plan import START_ORDER
+from interop_lab import lab_down, lab_status, lab_up
+from interop_lab.plan import START_ORDER
 
 
 def test_lab_up_needs_at_least_one_cloud(tmp_path: Path) -> None:
     with pytest.raises(LabError, match="at least one cloud"):
         lab_up(tmp_path / "lab", clouds=0, log=lambda line: None)
+    assert not (tmp_path / "lab").exists()
+
+
+def test_lab_up_reads_its_image_files_before_touching_anything(tmp_path: Path) -> None:
+    bad = tmp_path / "stack.yml"
+    bad.write_text("image:\n  venvs:\n    /opt/x: tool==1\n")
+    with pytest.raises(LabError, match=r"stack\.yml: image\.venvs\./opt/x: expected a list of requirements"):
+        lab_up(tmp_path / "lab", clouds=1, log=lambda line: None, image_files=[bad])
     assert not (tmp_path / "lab").exists()
 
 

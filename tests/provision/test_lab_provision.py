@@ -20,11 +20,11 @@ import procs
 import pytest
 import yaml
 
-from harness.lab import LabInfo
-from harness.lab.content import IMAGE_NAME
 from harness.provision.ledger import Ledger
 from harness.provision.naming import Names, run_prefix
 from harness.record import new_run_id, read_events
+from interop_lab import LabInfo
+from interop_lab.content import IMAGE_NAME
 
 pytestmark = pytest.mark.lab
 

@@ -19,8 +19,8 @@ from pipelines import cloud_run
 from vm_clouds import VmClouds
 
 from harness.challenge import Challenge
-from harness.lab.dataplane import leftovers
 from harness.record import RunDir, new_run_id
+from interop_lab.dataplane import leftovers
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +29,10 @@ def lab_host_ready() -> None:
         pytest.skip("the hosts-patroni lab tests boot namespace VMs: run as root")
     missing = [t for t in TOOLS if shutil.which(t) is None and not os.path.exists(t)]
     if missing:
-        pytest.skip(f"missing {missing}: apt-get install $(cat harness/lab/dataplane/packages.txt)")
-    from harness.lab.stack_packages import ensure_stack_packages
-    ensure_stack_packages()  # PostgreSQL, etcd, the Patroni venv: the lab's "image"
+        pytest.skip(f"missing {missing}: apt-get install $(cat interop_lab/dataplane/packages.txt)")
+    from harness.stacks.hosts_patroni.pins import PINS_FILE
+    from interop_lab.image import ensure_image, load_image
+    ensure_image(load_image([PINS_FILE]))  # PostgreSQL, etcd, the Patroni venv: the lab's "image"
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from harness.lab.dataplane import (
+from interop_lab.dataplane import (
     ExternalNet,
     FloatingIp,
     NicSpec,

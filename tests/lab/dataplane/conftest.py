@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from dp_helpers import Env, Ssh, assert_nothing_left, host_snapshot
-from harness.lab.dataplane import ExternalNet, RouterHost, VmHost, teardown_all
+
+from interop_lab.dataplane import ExternalNet, RouterHost, VmHost, teardown_all
 
 TOOLS = ("ip", "nft", "conntrack", "nsenter", "unshare", "ssh", "ssh-keygen", "/usr/sbin/sshd")
 
@@ -33,7 +33,7 @@ def need_root() -> None:
         pytest.skip("data-plane tests create namespaces: run as root")
     missing = _missing_tools()
     if missing:
-        pytest.skip(f"missing {missing}: apt-get install $(cat harness/lab/dataplane/packages.txt)")
+        pytest.skip(f"missing {missing}: apt-get install $(cat interop_lab/dataplane/packages.txt)")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.lab.dataplane import ExternalNet, NicSpec, RouterHost, VmHost, leftovers, names, system
+from interop_lab.dataplane import ExternalNet, NicSpec, RouterHost, VmHost, leftovers, names, system
 
 
 @dataclass
@@ -45,8 +45,8 @@ def assert_nothing_left(state_dir: Path, before: dict[str, list[str]]) -> None:
 
 def _recorded_elsewhere(state_dir: Path) -> set[str]:
     """Names recorded by the lab's own data plane (not this test's), also root-side veth ends."""
-    from harness.lab import default_state_dir
-    from harness.lab.dataplane.state import Ledger
+    from interop_lab import default_state_dir
+    from interop_lab.dataplane.state import Ledger
 
     lab = default_state_dir() / "dataplane"
     if lab == state_dir or not (lab / "dataplane.json").exists():

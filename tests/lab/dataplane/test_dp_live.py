@@ -18,15 +18,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from harness.lab.dataplane import (FloatingIp, PortFirewall, RouterGateway, RouterInterface,
-                                   RouterSpec, SgRule, VmSpec, VmState, apply_sg, cut, heal,
-                                   is_ssh_ready, render_nat, render_sg, system)
-from harness.lab.dataplane.isolate import render_cut
-from harness.lab.dataplane.firewall import MemberPort, group_members
-from harness.waiting import wait_for
-
 from dp_helpers import Env, Ssh
+
+from harness.waiting import wait_for
+from interop_lab.dataplane import (
+    FloatingIp,
+    PortFirewall,
+    RouterGateway,
+    RouterInterface,
+    RouterSpec,
+    SgRule,
+    VmSpec,
+    VmState,
+    apply_sg,
+    cut,
+    heal,
+    is_ssh_ready,
+    render_nat,
+    render_sg,
+    system,
+)
+from interop_lab.dataplane.firewall import MemberPort, group_members
+from interop_lab.dataplane.isolate import render_cut
 
 pytestmark = pytest.mark.lab
 

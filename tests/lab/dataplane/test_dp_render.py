@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from harness.lab.dataplane import names
-from harness.lab.dataplane.firewall import (Conn, MemberPort, PortFirewall, SgRule, group_members,
-                                            parse_conntrack, permits, render_sg, still_allowed)
-from harness.lab.dataplane.isolate import render_cut
-from harness.lab.dataplane.router import (FloatingIp, RouterGateway, RouterInterface, RouterSpec,
-                                          render_nat, root_routes)
+from interop_lab.dataplane import names
+from interop_lab.dataplane.firewall import (
+    Conn,
+    MemberPort,
+    PortFirewall,
+    SgRule,
+    group_members,
+    parse_conntrack,
+    permits,
+    render_sg,
+    still_allowed,
+)
+from interop_lab.dataplane.isolate import render_cut
+from interop_lab.dataplane.router import FloatingIp, RouterGateway, RouterInterface, RouterSpec, render_nat, root_routes
 
 HARNESS = "172.24.4.1"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
 from dp_helpers import Env
-from harness.lab.dataplane import RouterGateway, RouterInterface, RouterSpec, names, system
+
+from interop_lab.dataplane import RouterGateway, RouterInterface, RouterSpec, names, system
 
 pytestmark = pytest.mark.lab
 

@@ -8,13 +8,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from dp_helpers import Env, Ssh, assert_nothing_left, host_snapshot
+
 from harness.errors import PhaseTimeout
-from harness.lab.dataplane import (FloatingIp, PortFirewall, RouterGateway, RouterInterface,
-                                   RouterSpec, SgRule, VmHost, VmSpec, apply_sg, cut,
-                                   is_ssh_ready, leftovers, system, teardown_all)
-from harness.lab.dataplane.state import Ledger
+from interop_lab.dataplane import (
+    FloatingIp,
+    PortFirewall,
+    RouterGateway,
+    RouterInterface,
+    RouterSpec,
+    SgRule,
+    VmHost,
+    VmSpec,
+    apply_sg,
+    cut,
+    is_ssh_ready,
+    leftovers,
+    system,
+    teardown_all,
+)
+from interop_lab.dataplane.state import Ledger
 
 pytestmark = pytest.mark.lab
 

@@ -16,7 +16,7 @@ import sysconfig
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..errors import LabError
+from harness.errors import LabError
 
 CONSTRAINTS = Path(__file__).with_name("constraints.txt")
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")

@@ -23,7 +23,7 @@ from .settings import COMPUTE_HOST, HOST, REGION, LabPaths, Ports, Secrets
 Sections = dict[str, dict[str, str]]
 
 FAKE_COMPUTE_DRIVER = "fake.FakeDriverWithoutFakeNodes"  # restart-safe: stable node identity
-# harness/lab/nova_driver.py, registered as nova.virt.interop_lab by harness.lab.nova_compute
+# interop_lab/nova_driver.py, registered as nova.virt.interop_lab by interop_lab.nova_compute
 NETNS_COMPUTE_DRIVER = "interop_lab.NetnsDriver"
 VIF_PLUGGING_TIMEOUT = 60  # seconds nova waits for the lab agent to wire a new server's ports
 

@@ -1,6 +1,6 @@
 """The local lab: a real OpenStack control plane on this machine, K projects as K clouds.
 
-    >>> from harness.lab import default_state_dir, lab_up, lab_status, lab_env, lab_down
+    >>> from interop_lab import default_state_dir, lab_up, lab_status, lab_env, lab_down
     >>> info = lab_up(default_state_dir(), clouds=3)          # doctest: +SKIP
     [lab +0s] ...
     [lab +118s] lab up in 118s: clouds lab1, lab2, lab3 in /var/tmp/interop-lab/clouds.yaml
@@ -12,11 +12,17 @@
 
 Modules: settings (layout, ports, secrets), install (apt, venv), services (process groups),
 configs (ini rendering), plan (the services as data), backends (MariaDB, RabbitMQ),
-bootstrap (openstacksdk as admin), content (image, flavor, quotas), outputs (clouds.yaml,
-challenge.yaml), status, controlplane (up), shutdown (down), fake_agent (run by the lab venv).
+bootstrap (openstacksdk as admin), content (image, flavor, quotas), image (what servers find
+pre-installed, from YAML files), outputs (clouds.yaml, challenge.yaml), status, controlplane
+(up), shutdown (down), fake_agent (run by the lab venv); dataplane (servers as namespaces).
+
+The lab imports from ``harness`` only ``harness.errors``, ``harness.waiting`` and
+``harness.cancel`` (stdlib only), and names no stack: what a stack needs on its servers comes
+in as data (``lab_up(..., image_files=[...])``).
 """
 
 from .controlplane import lab_up
+from .image import Image, load_image
 from .plan import Drivers
 from .settings import default_state_dir
 from .shutdown import lab_down
@@ -24,6 +30,7 @@ from .status import LabInfo, LabStatus, ServiceStatus, lab_env, lab_status, read
 
 __all__ = [
     "Drivers",
+    "Image",
     "LabInfo",
     "LabStatus",
     "ServiceStatus",
@@ -32,5 +39,6 @@ __all__ = [
     "lab_env",
     "lab_status",
     "lab_up",
+    "load_image",
     "read_lab_info",
 ]

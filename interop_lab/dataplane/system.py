@@ -46,7 +46,7 @@ def run(
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"{' '.join(args)}: no answer within {timeout:.0f}s") from exc
     except FileNotFoundError as exc:
-        raise LabError(f"{args[0]} is not installed (see harness/lab/dataplane/packages.txt)") from exc
+        raise LabError(f"{args[0]} is not installed (see interop_lab/dataplane/packages.txt)") from exc
     if check and proc.returncode != 0:
         raise LabError(f"{' '.join(args)} -> exit {proc.returncode}: {proc.stderr.strip()}")
     return proc

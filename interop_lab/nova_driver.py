@@ -3,16 +3,16 @@
 Loaded only by the lab's nova-compute, in the LAB venv (nova lives there, not in the
 harness's venv). Nova 34 loads drivers as ``importutils.import_object('nova.virt.' +
 compute_driver)``, so a dotted path outside ``nova.virt`` cannot be named in nova.conf;
-:mod:`harness.lab.nova_compute` (the service's entry point, run with the project on
+:mod:`interop_lab.nova_compute` (the service's entry point, run with ``interop_lab`` on
 ``PYTHONPATH``) registers this module as ``nova.virt.interop_lab`` and runs the stock
 nova-compute, and nova-compute.conf says ``compute_driver = interop_lab.NetnsDriver``.
 
-What Nova calls, and what a server then is (:mod:`harness.lab.dataplane.vm`):
+What Nova calls, and what a server then is (:mod:`interop_lab.dataplane.vm`):
 
 * spawn: a VM named by the instance uuid with the keypair as root's key and one NIC per
   Neutron port (MAC, fixed IP, gateway, MTU) on its network's bridge; it starts behind a
   drop-all firewall. Nova waits for ``network-vif-plugged``, which the lab agent
-  (:mod:`harness.lab.agent`) triggers only once the port's security groups and floating IPs
+  (:mod:`interop_lab.agent`) triggers only once the port's security groups and floating IPs
   are in place, so ACTIVE means "sshd answers where the security groups allow it".
 * power_off: every process killed (the namespace, its firewall and files stay); power_on,
   reboot (soft and hard): booted again with the files kept; destroy: nothing left.
@@ -36,8 +36,8 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from harness.errors import LabError, PhaseTimeout
-from harness.lab import translate
-from harness.lab.dataplane.vm import VmHost
+from interop_lab import translate
+from interop_lab.dataplane.vm import VmHost
 
 CONF = cfg.CONF
 CONF.register_opts([
@@ -48,7 +48,7 @@ CONF.register_opts([
 LOG = logging.getLogger(__name__)
 
 
-class NetnsDriver(fake.FakeDriverWithoutFakeNodes):  # type: ignore[misc]  # nova: lab venv only
+class NetnsDriver(fake.FakeDriverWithoutFakeNodes):  # nova: lab venv only
     """Servers as network namespaces with sshd; resources reported as by the fake driver."""
 
     capabilities = {
@@ -107,7 +107,7 @@ class NetnsDriver(fake.FakeDriverWithoutFakeNodes):  # type: ignore[misc]  # nov
                         instance=instance)
             if CONF.vif_plugging_is_fatal:
                 self.vms.destroy(instance.uuid)
-                raise exception.VirtualInterfaceCreateException()
+                raise exception.VirtualInterfaceCreateException() from None
         except Exception:
             self.vms.destroy(instance.uuid)
             raise

@@ -2,7 +2,7 @@
 
 A lab cloud is a project; everything it exchanges with the other clouds crosses its routers'
 gateway legs on the external network. :func:`cut_cloud` drops that traffic in every router
-namespace of the project (:func:`harness.lab.dataplane.isolate.cut`), so the other clouds
+namespace of the project (:func:`interop_lab.dataplane.isolate.cut`), so the other clouds
 see its servers' floating IPs stop answering, exactly like a network partition; traffic inside
 the cloud is untouched, and by default the harness (the external network's gateway, the root
 namespace) still reaches it. Every cut is bounded: the kernel removes it by itself after
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import LabError
+from harness.errors import LabError
+
 from . import backends
 from .configs import dataplane_dir
 from .content import Tenant

@@ -17,7 +17,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import LabError
+from harness.errors import LabError
+
 from .files import write_file
 
 DEFAULT_STATE_DIR = Path("/var/tmp/interop-lab")

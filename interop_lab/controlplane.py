@@ -2,7 +2,8 @@
 
 Bring-up order (each step skipped when already done, each wait through ``wait_for``)::
 
-    packages -> venv (pip, in a thread) | configs, MariaDB, epmd + RabbitMQ
+    packages -> venv (pip) and the servers' image (image files), in threads | configs, MariaDB,
+    epmd + RabbitMQ
     -> Keystone (db sync, keys, bootstrap, API)
     -> identity (catalog, service and tenant users) | db syncs of placement, glance, neutron,
        nova in parallel, each starting its services as soon as its schema is ready
@@ -35,17 +36,18 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import LabError, PhaseTimeout
-from ..waiting import wait_for
+from harness.errors import LabError, PhaseTimeout
+from harness.waiting import wait_for
+
 from . import backends, install
-from .stack_packages import ensure_stack_packages
 from .configs import ConfigContext, dataplane_dir, paste_files, render_all
 from .content import Tenant
 from .dataplane import names as dp_names
 from .dataplane import system as dp_system
 from .files import lab_lock, tail, write_file
+from .image import Image, ensure_image, load_image
 from .outputs import cloud_names, write_outputs
-from .plan import PACKAGE_DIR, SYNC_UNBLOCKS, Drivers, neutron_config_args, python_path, service_configs, service_specs
+from .plan import SYNC_UNBLOCKS, Drivers, ensure_python_path, neutron_config_args, service_configs, service_specs
 from .progress import Progress
 from .services import LAB_ID_ENV, port_in_use
 from .settings import DEFAULT_STATE_DIR, LabPaths, LabState, Secrets, open_lab
@@ -74,11 +76,13 @@ def sdk_errors(step: str) -> Iterator[None]:
 class BringUp:
     """One ``lab up`` call: the state it works on and the services it (re)started."""
 
-    def __init__(self, paths: LabPaths, state: LabState, progress: Progress, drivers: Drivers) -> None:
+    def __init__(self, paths: LabPaths, state: LabState, progress: Progress, drivers: Drivers,
+                 image: Image | None = None) -> None:
         self.paths = paths
         self.state = state
         self.log = progress
         self.drivers = drivers
+        self.image = image or Image()
         self.ports = state.resolved_ports()
         self.secrets = Secrets.load(paths.secrets_file)
         self.manager = manager_for(paths)
@@ -204,12 +208,9 @@ class BringUp:
             self.log(f"configs changed: {', '.join(p.name for p in changed)}")
         if self.drivers.dataplane:
             dataplane_dir(self.paths).mkdir(mode=0o700, exist_ok=True)
-        # the lab venv imports the project's `harness` (driver, agent) through this one symlink
-        link = python_path(self.paths) / "harness"
-        link.parent.mkdir(exist_ok=True)
-        if not link.is_symlink() or link.resolve() != PACKAGE_DIR:
-            link.unlink(missing_ok=True)
-            link.symlink_to(PACKAGE_DIR, target_is_directory=True)
+        # the lab venv imports interop_lab (driver, agent) and harness's three stdlib-only
+        # helpers through the symlinks in this directory, its PYTHONPATH
+        ensure_python_path(self.paths)
 
     def up_mariadb(self) -> None:
         if backends.init_mariadb_datadir(self.paths, self.paths.log / "mariadb-install.log"):
@@ -382,9 +383,10 @@ class BringUp:
         with ThreadPoolExecutor(max_workers=2) as pool:
             # pip takes a minute: bring the database and the message bus up meanwhile
             venv = pool.submit(install.ensure_venv, self.paths.venv, self.log, self.paths.log / "pip.log")
-            # the servers' "image" is this host's filesystem: bake the stack's packages in
+            # the servers' "image" is this host's filesystem: bake the image files' packages in
             # before any server boots (a VM hides /var/lib/etcd only if it exists at boot)
-            image = pool.submit(ensure_stack_packages, self.log) if self.drivers.dataplane else None
+            wants_image = self.drivers.dataplane and not self.image.empty
+            image = pool.submit(ensure_image, self.image, self.log) if wants_image else None
             self.up_mariadb()
             self.up_rabbitmq()
             venv.result()
@@ -407,11 +409,13 @@ class BringUp:
 
 
 def lab_up(state_dir: Path, clouds: int = 3, log: Callable[[str], None] = print, *,
-           venv: Path | None = None, drivers: Drivers | None = None) -> LabInfo:
+           venv: Path | None = None, drivers: Drivers | None = None,
+           image_files: Sequence[Path] = ()) -> LabInfo:
     """Bring the lab up (or add clouds to it); a no-op when it already runs with ``clouds`` clouds.
 
     ``drivers``: default ``Drivers.from_env()``, i.e. the data plane unless
-    ``INTEROP_LAB_DATAPLANE=fake``.
+    ``INTEROP_LAB_DATAPLANE=fake``. ``image_files``: YAML files whose ``image:`` the servers
+    find pre-installed (:mod:`.image`), read before anything starts; none, nothing is.
 
     >>> info = lab_up(default_state_dir(), clouds=3)      # doctest: +SKIP
     >>> info.cloud_names
@@ -419,13 +423,14 @@ def lab_up(state_dir: Path, clouds: int = 3, log: Callable[[str], None] = print,
     """
     if clouds < 1:
         raise LabError(f"a lab needs at least one cloud, got {clouds}")
+    image = load_image(image_files)
     progress = Progress(log)
     paths, state = open_lab(state_dir, venv)
     paths.make_dirs()
     with lab_lock(paths.lock_file):
         # re-read under the lock: another lab up may have just finished
         paths, state = open_lab(state_dir, venv)
-        info = BringUp(paths, state, progress, drivers or Drivers.from_env()).run(clouds)
+        info = BringUp(paths, state, progress, drivers or Drivers.from_env(), image).run(clouds)
     if info.noop:
         progress(f"lab already up, nothing started (no-op in {info.seconds:.2f}s): {len(info.cloud_names)} clouds")
     elif not info.started:

@@ -22,7 +22,8 @@ from openstack.identity.v3.role import Role
 from openstack.identity.v3.user import User
 from openstack.image.v2._proxy import Proxy as ImageV2
 
-from ..waiting import wait_for
+from harness.waiting import wait_for
+
 from .content import (
     COMPUTE_QUOTAS,
     FLAVOR,
@@ -141,7 +142,7 @@ def ensure_image(conn: Connection) -> None:
     (``interop clouds --discover``, a challenge without ``image:``) finds it like any cloud's."""
     images = cast(ImageV2, conn.image)
     image = images.find_image(IMAGE_NAME)
-    tags = host_os()
+    tags: dict[str, Any] = dict(host_os())  # image properties, as openstacksdk types them
     if image is not None and image.status == "active":
         stale = {k: v for k, v in tags.items() if getattr(image, k, None) != v}
         if stale:  # a lab made before the image carried them

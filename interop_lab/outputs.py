@@ -54,9 +54,11 @@ def admin_clouds_document(ports: Ports, admin_password: str) -> dict[str, Any]:
 
 
 def challenge_document(names: Iterable[str]) -> dict[str, Any]:
-    """The challenge over the lab clouds, in the schema harness/challenge.py validates."""
+    """The challenge over the lab clouds, in the schema harness/challenge.py validates.
+
+    No ``stack``: the lab names none (the schema's default applies; a user may add one).
+    """
     return {
-        "stack": "hosts-patroni",
         "clouds": {name: {} for name in names},
         "defaults": {
             "image": IMAGE_NAME,

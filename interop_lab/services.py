@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LabError, PhaseTimeout
-from ..waiting import wait_for
+from harness.errors import LabError, PhaseTimeout
+from harness.waiting import wait_for
 
 LAB_ID_ENV = "INTEROP_LAB_ID"
 _PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -15,7 +15,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import LabError
+from harness.errors import LabError
+
 from .configs import dataplane_dir
 from .dataplane import heal_all, teardown_all
 from .files import lab_lock

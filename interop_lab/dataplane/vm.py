@@ -496,7 +496,7 @@ class VmHost:
             if self.fail_closed:
                 firewall.apply_sg(netns, [], cleanup=False)
         gateway_nic = next((i for i, n in enumerate(spec.nics) if n.gateway), None)
-        for i, (nic, state) in enumerate(zip(spec.nics, _nic_states(spec))):
+        for i, (nic, state) in enumerate(zip(spec.nics, _nic_states(spec), strict=True)):
             with self.ledger.transaction() as data:  # bridge lifetime vs. attach
                 bridge = fabric.ensure_tenant_bridge(data, nic.network_id)
                 created = fabric.add_veth(data, host_end=state.tap, bridge=bridge,

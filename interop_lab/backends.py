@@ -15,7 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..errors import LabError
+from harness.errors import LabError
+
 from .services import LAB_ID_ENV
 from .settings import HOST, LabPaths
 

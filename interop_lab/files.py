@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..waiting import wait_for
+from harness.waiting import wait_for
 
 LOCK_TIMEOUT = 900.0  # a cold `lab up` takes ~2 min; a waiting one gives up well after
 

@@ -4,7 +4,7 @@ The Nova virt driver and the network agent are the pluggable parts (:class:`Driv
 default is the data plane: nova-compute with the lab's netns virt driver
 (:mod:`.nova_driver`, started through :mod:`.nova_compute`) and the lab agent (:mod:`.agent`:
 routers, floating IPs, security groups, port status), both run by the LAB venv's python with
-this project's ``harness`` package on ``PYTHONPATH``. ``Drivers.fake()`` (or
+this ``interop_lab`` package on ``PYTHONPATH`` (see :func:`python_path`). ``Drivers.fake()`` (or
 ``INTEROP_LAB_DATAPLANE=fake``) gives the stock fake driver and the heartbeat-only agent:
 servers without a data plane. The service NAMES stay the same, so status and down work
 unchanged.
@@ -18,14 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LabError
+import harness.errors
+from harness.errors import LabError
+
 from .configs import FAKE_COMPUTE_DRIVER, ComputeOptions, dataplane_dir
 from .install import RABBITMQ_SERVER
 from .services import ServiceSpec
 from .settings import HOST, LabPaths, Ports
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
-PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the `harness` package the lab services import
+# the packages the lab venv's services (driver, agent) import, by name in python_path()
+LAB_PACKAGE_DIR = Path(__file__).resolve().parent
+HARNESS_PACKAGE_DIR = Path(harness.errors.__file__).resolve().parent
 DATAPLANE_PACKAGES_FILE = Path(__file__).parent / "dataplane" / "packages.txt"
 RABBIT_NODE = "interoplab@localhost"
 DATAPLANE_ENV = "INTEROP_LAB_DATAPLANE"  # "netns" (default) or "fake"
@@ -45,12 +49,47 @@ def nova_compute_config_args(paths: LabPaths) -> tuple[str, ...]:
 
 
 def python_path(paths: LabPaths) -> Path:
-    """A directory holding only a ``harness`` symlink to this package, for the lab venv's PYTHONPATH.
+    """A directory holding only symlinks to the packages the lab venv imports, its PYTHONPATH.
 
-    Not the package's parent: for an installed (non-editable) harness that is the harness
-    venv's site-packages, whose libraries must not shadow the lab venv's own.
+    ``interop_lab`` (the Nova driver, the agent) and ``harness``, only so that the lab's
+    imports of ``harness.errors``, ``harness.waiting`` and ``harness.cancel`` (stdlib only)
+    resolve. Not the packages' parent: for installed (non-editable) packages that is the
+    harness venv's site-packages, whose libraries must not shadow the lab venv's own.
     """
     return paths.root / "pythonpath"
+
+
+def python_path_links() -> dict[str, Path]:
+    """What :func:`python_path` holds: link name -> package directory."""
+    return {"interop_lab": LAB_PACKAGE_DIR, "harness": HARNESS_PACKAGE_DIR}
+
+
+def ensure_python_path(paths: LabPaths) -> list[str]:
+    """Make :func:`python_path` hold exactly :func:`python_path_links`; the names it (re)linked.
+
+    Idempotent: a link already pointing at its package is kept, a stale one (another checkout,
+    an older layout's link) is replaced in one rename, so a service starting meanwhile
+    never sees it missing.
+    """
+    directory = python_path(paths)
+    directory.mkdir(exist_ok=True)
+    wanted = python_path_links()
+    for entry in directory.iterdir():
+        if entry.name not in wanted and entry.is_symlink():
+            entry.unlink()  # a link an older lab made that this layout does not have
+    changed = []
+    for name, target in wanted.items():
+        link = directory / name
+        if link.is_symlink() and link.resolve() == target:
+            continue
+        if link.exists() and not link.is_symlink():
+            raise LabError(f"{link} is not a symlink; remove it (the lab links its packages there)")
+        tmp = directory / f".{name}.tmp"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target, target_is_directory=True)
+        os.replace(tmp, link)
+        changed.append(name)
+    return changed
 
 
 def project_env(paths: LabPaths) -> dict[str, str]:
@@ -63,8 +102,8 @@ def fake_ovs_agent(paths: LabPaths, host: str) -> ServiceSpec:
 
 
 def dataplane_agent(paths: LabPaths, host: str) -> ServiceSpec:
-    """The lab agent (harness/lab/agent.py): routers, floating IPs, security groups, port status."""
-    argv = (str(paths.python), "-m", "harness.lab.agent", host, "--state-dir", str(dataplane_dir(paths)),
+    """The lab agent (interop_lab/agent.py): routers, floating IPs, security groups, port status."""
+    argv = (str(paths.python), "-m", "interop_lab.agent", host, "--state-dir", str(dataplane_dir(paths)),
             *neutron_config_args(paths))
     return ServiceSpec("neutron-agent", argv, env=project_env(paths))
 
@@ -75,7 +114,7 @@ def stock_nova_compute(paths: LabPaths) -> ServiceSpec:
 
 def netns_nova_compute(paths: LabPaths) -> ServiceSpec:
     """nova-compute through the launcher that makes the lab's virt driver loadable."""
-    argv = (str(paths.python), "-m", "harness.lab.nova_compute", *nova_compute_config_args(paths))
+    argv = (str(paths.python), "-m", "interop_lab.nova_compute", *nova_compute_config_args(paths))
     return ServiceSpec("nova-compute", argv, env=project_env(paths))
 
 

@@ -313,7 +313,7 @@ def parse_conntrack(text: str, family: int = 4) -> list[Conn]:
         if "src" not in fields or "dst" not in fields:
             continue
 
-        def num(key: str) -> int | None:
+        def num(key: str, fields: dict[str, str] = fields) -> int | None:
             return int(fields[key]) if key in fields else None
 
         conns.append(Conn(family, proto, fields["src"], fields["dst"], num("sport"),

@@ -1,9 +1,9 @@
 """The lab's network agent: routers, floating IPs, security groups and port status for real.
 
-Run by the LAB venv's python (neutron, keystoneauth and pymysql live there) with the project
+Run by the LAB venv's python (neutron, keystoneauth and pymysql live there) with ``interop_lab``
 on ``PYTHONPATH``; it replaces the heartbeat-only :mod:`.fake_agent` in the data-plane mode::
 
-    python -m harness.lab.agent HOST --state-dir <lab>/dataplane \
+    python -m interop_lab.agent HOST --state-dir <lab>/dataplane \
         --config-file neutron.conf --config-file ml2_conf.ini
 
 What it does, every ``--interval`` seconds (0.5):
@@ -47,11 +47,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.errors import LabError
-from harness.lab import translate
-from harness.lab.dataplane import fabric, names, system
-from harness.lab.dataplane.firewall import PortFirewall, apply_sg, render_sg
-from harness.lab.dataplane.router import ExternalNet, RouterHost, RouterSpec
-from harness.lab.dataplane.state import Ledger
+from interop_lab import translate
+from interop_lab.dataplane import fabric, names, system
+from interop_lab.dataplane.firewall import PortFirewall, apply_sg, render_sg
+from interop_lab.dataplane.router import ExternalNet, RouterHost, RouterSpec
+from interop_lab.dataplane.state import Ledger
 
 LOG = logging.getLogger("interop-lab-agent")
 HEARTBEAT_SECONDS = 20.0  # neutron's agent_down_time is 75 s
@@ -456,7 +456,7 @@ class AgentRpc:
 
 
 def heartbeat_loop(rpc: AgentRpc, host: str, agent: Agent, stop: threading.Event) -> None:
-    from harness.lab.fake_agent import agent_state
+    from interop_lab.fake_agent import agent_state
 
     state = agent_state(host, rpc.topic, rpc.agent_type)
     registered = False
@@ -476,7 +476,7 @@ def heartbeat_loop(rpc: AgentRpc, host: str, agent: Agent, stop: threading.Event
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.lab.agent", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m interop_lab.agent", description=__doc__.split("\n")[0])
     parser.add_argument("host", help="nova's `host` (ports bound there are served)")
     parser.add_argument("--state-dir", required=True, type=Path, help="the data plane's state directory")
     parser.add_argument("--config-file", action="append", required=True, dest="config_files")
