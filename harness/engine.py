@@ -28,7 +28,7 @@ from typing import Any
 from . import cancel
 from .challenge import Challenge, CloudSettings
 from .clouds import CloudsConfig
-from .errors import ConfigError, HarnessError, SkipCloud
+from .errors import ConfigError, SkipCloud, failure_text
 from .record import RunDir, phase_timer, read_events
 from .rendezvous import DirRendezvous
 from .stacks.base import Phase, PhaseFn, Pipeline
@@ -36,11 +36,6 @@ from .stacks.base import Phase, PhaseFn, Pipeline
 log = logging.getLogger(__name__)
 
 __all__ = ["CloudRun", "SkipCloud", "failure_text"]
-
-
-def failure_text(exc: BaseException) -> str:
-    """What a phase's failure is reported as: a harness error's own message, else type and text."""
-    return exc.message if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -71,7 +66,7 @@ class CloudRun:
     @cached_property
     def rundir(self) -> RunDir:
         """The run directory: its record, private area and artifacts."""
-        return RunDir(self.run_dir.parent, self.run_dir.name)
+        return RunDir.of(self.run_dir)
 
     def connection(self, phase: str | None = None) -> Any:
         if self._conn is None:

@@ -61,6 +61,11 @@ class LabError(HarnessError):
     """The local lab could not be brought up, checked or taken down."""
 
 
+def failure_text(exc: BaseException) -> str:
+    """One line for a failure: a harness error's own message, anything else its type and text."""
+    return exc.message if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+
+
 class SkipCloud(Exception):
     """Not an error: this phase does not run on this cloud, for the reason given.
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from .errors import HarnessError, PhaseTimeout
+from .errors import HarnessError, PhaseTimeout, failure_text
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,14 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.root)!r}, {self.run_id!r})"
+
+    @classmethod
+    def of(cls, run: RunDir | Path | str) -> RunDir:
+        """The RunDir of a run directory's path (a RunDir is returned as it is)."""
+        if isinstance(run, RunDir):
+            return run
+        path = Path(run)
+        return cls(path.parent, path.name)
 
     def create(self) -> RunDir:
         """Make the directory and point ``root/latest`` at it; idempotent, safe to race.
@@ -237,7 +245,7 @@ class PhaseTimer:
         phase: str,
         progress: ProgressFn | None = None,
     ) -> None:
-        self.events_path = run_dir.events_path if isinstance(run_dir, RunDir) else Path(run_dir) / "events.jsonl"
+        self.run = RunDir.of(run_dir)
         self.cloud = cloud
         self.phase = phase
         self.progress = progress
@@ -299,7 +307,7 @@ class PhaseTimer:
             return "skipped", str(exc) or "skipped"
         if pytest_outcome == "Failed":  # pytest.fail(): the test itself said the cloud failed
             return "failed", str(exc) or "failed"
-        return "error", f"{type(exc).__name__}: {exc}"
+        return "error", failure_text(exc)
 
     def _reason(self, exc: HarnessError) -> str:
         # Drop the "cloud X, phase Y:" prefix when it only repeats where we are.
@@ -308,11 +316,7 @@ class PhaseTimer:
         return str(exc)
 
     def _append(self, kind: str, **fields: Any) -> None:
-        append_event(
-            self.events_path,
-            {"type": kind, "ts": time.time(), "cloud": self.cloud, "phase": self.phase,
-             **fields, "worker": worker_id(), "pid": os.getpid()},
-        )
+        self.run.append(kind, cloud=self.cloud, phase=self.phase, **fields)
 
     def _say(self, line: str | None) -> None:
         if self.progress is not None and line:

@@ -32,7 +32,7 @@ from typing import Any
 
 from .. import cancel
 from ..errors import CloudError, HarnessError, PhaseTimeout, UnreachableError
-from ..record import RunDir, append_event, worker_id
+from ..record import RunDir
 from .events import HostFailure, PlaybookSummary, PlayTiming, parse_time, summarize
 from .inventory import render_inventory
 from .scrub import scrub, scrub_value
@@ -76,7 +76,7 @@ def run_playbook(
     """
     import ansible_runner  # slow import: only callers pay
 
-    run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir).parent, Path(run_dir).name)
+    run = RunDir.of(run_dir)
     base = run.private_path() / "ansible" / cloud
     label = _unique_label([base, run.path / "artifacts" / cloud], label)
     private = base / label
@@ -86,7 +86,7 @@ def run_playbook(
     # ssh's ControlPath must fit a unix socket path (108 bytes): a short dir of our own
     control_dir = Path(tempfile.mkdtemp(prefix="interop-cp-"))
     events: list[dict[str, Any]] = []
-    plays = _PlayNotes(run.events_path, cloud, phase, label)
+    plays = _PlayNotes(run, cloud, phase, label)
 
     def on_event(event: dict[str, Any]) -> bool:
         events.append(event)
@@ -218,8 +218,8 @@ def _tail(path: Path, lines: int = 12) -> str:
 class _PlayNotes:
     """Writes one ``note`` event per play into the record as soon as the play ends."""
 
-    def __init__(self, events_path: Path, cloud: str, phase: str, label: str) -> None:
-        self.events_path, self.cloud, self.phase, self.label = events_path, cloud, phase, label
+    def __init__(self, run: RunDir, cloud: str, phase: str, label: str) -> None:
+        self.run, self.cloud, self.phase, self.label = run, cloud, phase, label
         self.current: tuple[str, float] | None = None
 
     def see(self, event: dict[str, Any]) -> None:
@@ -239,7 +239,5 @@ class _PlayNotes:
             return
         name, start = self.current
         self.current = None
-        append_event(self.events_path, {
-            "type": "note", "note": "ansible-play", "cloud": self.cloud, "phase": self.phase,
-            "label": self.label, "play": name, "start": start, "end": at, "duration": round(at - start, 3),
-            "worker": worker_id(), "pid": os.getpid()})
+        self.run.append("note", note="ansible-play", cloud=self.cloud, phase=self.phase, label=self.label,
+                        play=name, start=start, end=at, duration=round(at - start, 3))
