@@ -20,14 +20,3 @@ and leak-proof teardown and cleanup.
 
 Errors are :mod:`harness.errors` ones carrying the cloud and the phase.
 """
-
-from .cleanup import cleanup_prefix, cleanup_run
-from .ledger import KINDS, Entry, Ledger
-from .naming import Names, run_prefix
-from .security_groups import audit
-from .teardown import TeardownResult, find_by_prefix, teardown
-
-__all__ = [
-    "KINDS", "Entry", "Ledger", "Names", "TeardownResult", "audit", "cleanup_prefix",
-    "cleanup_run", "find_by_prefix", "run_prefix", "teardown",
-]

@@ -21,6 +21,7 @@ from .keypair import RunKey, create_keypair, run_key
 from .ledger import Ledger
 from .naming import Names
 from .network import NetworkInfo, create_network, default_cidr, use_existing
+from .pipeline import ADDRESSES
 from .retry import RetryPolicy
 from .security_groups import add_rules, audit, create_security_group, describe_rule, harness_cidrs, peer_rules
 from .servers import ServerInfo, boot_servers
@@ -30,7 +31,6 @@ from .teardown import raise_if_unclean, teardown
 if TYPE_CHECKING:
     from ..engine import CloudRun
 
-ADDRESSES = "node-addresses"  # rendezvous name: each cloud's node addresses, for peer rules
 
 
 def context(run: CloudRun, phase: str) -> Context:

@@ -9,31 +9,32 @@
 
 from __future__ import annotations
 
-from ..stacks.base import Phase, Pipeline, Stack
-from .identity import identity_phase
-from .phases import (
-    ADDRESSES,
-    floating_ips_phase,
-    keypair_phase,
-    network_phase,
-    security_groups_phase,
-    servers_phase,
-    ssh_ready_phase,
-    teardown_phase,
-    teardown_skip_reason,
-)
+from collections.abc import Callable
+
+from ..stacks.base import Phase, Pipeline, Stack, lazy
+
+# what provisioning publishes at the rendezvous: each cloud's node addresses, for peer rules
+ADDRESSES = "node-addresses"
+
+
+def _phase(name: str, function: str, *, skip: Callable[..., str | None] | None = None, always: bool = False) -> Phase:
+    """Provisioning's phase ``name``, imported when a cloud first runs it (openstacksdk's proxies,
+    cryptography for the key): a process pays only for the phases it runs."""
+    return Phase(name, lazy(f"{__package__}.{function}"), skip=skip, always=always)
+
 
 BEFORE = (
-    Phase("identity", identity_phase),
-    Phase("keypair", keypair_phase),
-    Phase("network", network_phase),
-    Phase("security-groups", security_groups_phase),
-    Phase("servers", servers_phase),
-    Phase("floating-ips", floating_ips_phase),
-    Phase("ssh-ready", ssh_ready_phase),
+    _phase("identity", "identity:identity_phase"),
+    _phase("keypair", "phases:keypair_phase"),
+    _phase("network", "phases:network_phase"),
+    _phase("security-groups", "phases:security_groups_phase"),
+    _phase("servers", "phases:servers_phase"),
+    _phase("floating-ips", "phases:floating_ips_phase"),
+    _phase("ssh-ready", "phases:ssh_ready_phase"),
 )
-AFTER = (Phase("teardown", teardown_phase, skip=teardown_skip_reason, always=True),)
-# what provisioning publishes at the rendezvous, withdrawn like the stack's names on failure
+AFTER = (_phase("teardown", "phases:teardown_phase", skip=lazy(f"{__package__}.phases:teardown_skip_reason"),
+                always=True),)
+# withdrawn like the stack's names when a cloud fails
 RENDEZVOUS = (ADDRESSES,)
 # the phases every stack runs, and `peers`, the wait for the other clouds' addresses
 PHASE_NAMES = tuple(p.name for p in (*BEFORE, *AFTER))

@@ -86,6 +86,28 @@ class Needs:
 PhaseFn = Callable[["CloudRun"], "dict[str, Any] | None"]
 
 
+def lazy(target: str) -> Callable[..., Any]:
+    """``"package.module:function"`` as a callable that imports the module on its first call.
+
+    A pipeline names every phase, but a process pays for a phase's imports (Ansible, psycopg,
+    the SDK's proxies) only when it runs it: the controller never does, and a worker started
+    for a few phases imports those alone.
+    """
+    module_name, _, attribute = target.partition(":")
+    resolved: list[Callable[..., Any]] = []
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not resolved:
+            import importlib
+
+            resolved.append(getattr(importlib.import_module(module_name), attribute))
+        return resolved[0](*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = attribute
+    call.__doc__ = f"{target}, imported on first use."
+    return call
+
+
 @dataclass(frozen=True)
 class Phase:
     """A named step of every cloud's pipeline; ``run`` returns details for the record.

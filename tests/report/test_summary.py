@@ -142,3 +142,11 @@ def test_ansible_play_timings_and_join_time_per_cloud(tmp_path: Path) -> None:
     assert '<td class="join">19.1 s</td>' in html and "lab1-server-0" in html
     assert "<h2>Configure and join</h2>" in html and "<th>sync standbys</th>" in html
     assert "SECRETPW" not in html and "postgresql://" not in html
+
+
+def test_a_record_of_a_stack_not_registered_here_renders_without_its_table(tmp_path: Path) -> None:
+    events = [{**EVENTS[0], "stack": "from-elsewhere"}, *EVENTS[1:]]
+    for event in events:
+        append_event(tmp_path / "events.jsonl", event)
+    html = render_summary(tmp_path).read_text()
+    assert 'id="stack"' not in html and "lab1" in html

@@ -40,15 +40,12 @@ from ...waiting import wait_for
 from . import pins
 from .database import PatroniDatabase
 from .health import NotReady
+from .names import JOINED, NODES, PLAN, PLAYBOOKS, RENDEZVOUS_NAMES
 from .plan import ClusterPlan, plan_cluster
 
 if TYPE_CHECKING:
     from ...engine import CloudRun
 
-PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
-
-NODES, PLAN, JOINED = "db-nodes", "db-plan", "db-joined"
-RENDEZVOUS_NAMES = (NODES, PLAN, JOINED)
 SECRETS_FILE = "hosts-patroni-secrets.json"
 SECRET_KEYS = ("db_superuser_password", "db_replication_password", "db_rewind_password", "db_password")
 PLAN_CONFIRM_TIMEOUT = 60.0

@@ -16,8 +16,7 @@ from typing import Any
 import yaml
 
 from ...errors import ConfigError
-
-PINS_FILE = Path(__file__).resolve().parent / "playbooks" / "group_vars" / "all" / "pins.yml"
+from .names import PINS_FILE
 
 
 @dataclass(frozen=True)

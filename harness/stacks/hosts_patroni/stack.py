@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...errors import CloudError
-from ..base import Needs, Phase, Rule, Stack
-from . import pins
-from .phases import PLAYBOOKS, RENDEZVOUS_NAMES, configure_phase, deploy_phase
+from ..base import Needs, Phase, Rule, Stack, lazy
+from .names import PINS_FILE, PLAYBOOKS, RENDEZVOUS_NAMES
 
 if TYPE_CHECKING:
     from ...engine import CloudRun
@@ -70,11 +69,12 @@ STACK = Stack(
     name="hosts-patroni",
     needs=NEEDS,
     rules=RULES,
-    phases=(Phase("configure", configure_phase), Phase("deploy", deploy_phase)),
+    phases=(Phase("configure", lazy(f"{__package__}.phases:configure_phase")),
+            Phase("deploy", lazy(f"{__package__}.phases:deploy_phase"))),
     rendezvous=RENDEZVOUS_NAMES,
     database=database,
     report_rows=report_row,
     report_title="Configure and join",
     playbooks=PLAYBOOKS,
-    image_file=pins.PINS_FILE,
+    image_file=PINS_FILE,
 )
