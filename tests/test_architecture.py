@@ -56,3 +56,10 @@ def test_importing_the_lab_loads_only_the_helpers_of_the_harness() -> None:
     loaded = _loaded_after("import interop_lab, interop_lab.controlplane, interop_lab.image")
     assert "interop_lab.controlplane" in loaded
     assert {m for m in loaded if m.startswith("harness.")} <= HELPERS
+
+
+def test_the_checkers_load_no_stack_engine_or_lab_and_no_third_party_package() -> None:
+    loaded = _loaded_after("import harness.survive, harness.survive.checks")
+    assert "harness.survive.checks" in loaded
+    assert {m for m in loaded if m.startswith("harness.") and not m.startswith("harness.survive")} == {"harness.errors"}
+    assert not [m for m in loaded if m.split(".")[0] in {"interop_lab", "pydantic", "yaml", "openstack", "psycopg"}]
