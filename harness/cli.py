@@ -5,9 +5,11 @@
     interop run [-- PYTEST ARGS]   the challenge over the challenge file's clouds (pytest + xdist)
     interop cleanup --run-id ID | --prefix P [--dry-run]   delete what a crashed run left
     interop report RUN             re-render a run's reports from its record
+    interop check RUN|HISTORY      re-run the survivability checkers on a stored history
     interop lab up|down|status|env the local lab: a real OpenStack on this machine
 
 Exit codes: 0 all clouds passed, 1 some cloud failed, 2 bad input (one line says which).
+(``interop check``: 0 every check passed, 1 some check failed or was aborted.)
 """
 
 from __future__ import annotations
@@ -230,6 +232,58 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- interop check -------------------------------------------------------------------------
+
+
+def history_path(reports_dir: Path, target: str) -> Path:
+    """A history file given directly, else ``RUN/survive/history.jsonl`` of a run (id or directory)."""
+    from .survive.history import HISTORY_FILE
+
+    if Path(target).is_file():
+        return Path(target)
+    run = resolve_run(reports_dir, target)
+    path = run / "survive" / HISTORY_FILE
+    if not path.is_file():
+        raise ConfigError(f"{run}: no survive/{HISTORY_FILE} to check (the run had no survive phase)")
+    return path
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .challenge import Survival
+    from .survive.checks import Thresholds, check_history
+    from .survive.faults import FAULTS_FILE, load_faults
+
+    history = history_path(Path(args.reports_dir), args.target)
+    faults_path = Path(args.faults) if args.faults else history.parent / FAULTS_FILE
+    faults = load_faults(faults_path) if args.faults or faults_path.is_file() else None
+    # the challenge's survival: defaults, so `interop check` judges as the phase does
+    thresholds = Thresholds.of(Survival(), max_lost_writes=args.max_lost_writes,
+                               max_unavailable_s=args.max_unavailable_s,
+                               min_throughput_ratio=args.min_throughput_ratio,
+                               recover_fraction=args.recover_fraction, max_recovery_s=args.max_recovery_s,
+                               bank_total=args.bank_total)
+    report = check_history(history, faults, thresholds)
+    print(f"interop: {report.operations} operations in {history}"
+          + (f", faults from {faults_path}" if faults is not None else ", no faults file"), flush=True)
+    rows = [["CHECK", "CLOUD", "OUTCOME", "VALUE", "REASON"]]
+    rows += [[s.verdict.check, s.cloud or "-", s.verdict.outcome, s.verdict.figure(), s.verdict.reason]
+             for s in report.verdicts]
+    rows += [[check, "-", "skipped", "", why] for check, why in report.skipped]
+    print(_table(rows))
+    if args.samples:
+        rows = [["SECOND", "OK", "FAIL", "INFO", "P50", "P99", "MAX"]]
+        rows += [[str(x.second), str(x.ok), str(x.fail), str(x.info),
+                  *("-" if v is None else f"{v * 1000:.1f} ms" for v in (x.p50_s, x.p99_s, x.max_s))]
+                 for x in report.samples]
+        print(_table(rows))
+    bad = [f"{s.verdict.check}{f' ({s.cloud})' if s.cloud else ''} {s.verdict.outcome}"
+           for s in report.verdicts if not s.verdict.passed]
+    if bad:
+        print(f"{len(bad)} of {len(report.verdicts)} checks did not pass: {', '.join(bad)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 # ---- interop cleanup -----------------------------------------------------------------------
 
 
@@ -310,6 +364,27 @@ def cmd_lab(args: argparse.Namespace) -> int:
 # ---- parser --------------------------------------------------------------------------------
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interop",
@@ -366,6 +441,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", nargs="?", default="latest", help="run id or directory (default: latest)")
     p.add_argument("--reports-dir", default=os.environ.get("INTEROP_REPORTS", "reports"), metavar="DIR")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check", help="re-run the survivability checkers on a stored history",
+                       description="Check a survive history again: RUN (a run id under --reports-dir, or a run "
+                                   "directory) reads RUN/survive/history.jsonl, or give a history.jsonl file. "
+                                   "Fault windows come from faults.json beside it when present (or --faults). "
+                                   "Prints one line per check (set, bank, unavailability, throughput-ratio, "
+                                   "recovery-time, split-brain) with its value against its threshold. Thresholds "
+                                   "default to the challenge file's survival: defaults. Exit 0 if every check "
+                                   "passed, 1 if one failed or was aborted, 2 on bad input.")
+    p.add_argument("target", metavar="RUN|HISTORY", nargs="?", default="latest",
+                   help="run id, run directory or history.jsonl file (default: latest)")
+    p.add_argument("--reports-dir", default=os.environ.get("INTEROP_REPORTS", "reports"), metavar="DIR")
+    p.add_argument("--faults", metavar="FILE", help="faults.json to use (default: the one beside the history)")
+    p.add_argument("--max-lost-writes", type=_count, metavar="N")
+    p.add_argument("--max-unavailable-s", type=_positive, metavar="S")
+    p.add_argument("--min-throughput-ratio", type=_ratio, metavar="R")
+    p.add_argument("--max-recovery-s", type=_positive, metavar="S", help="(default: reported, not judged)")
+    p.add_argument("--recover-fraction", type=_ratio, metavar="R",
+                   help="throughput counted as recovered at this fraction of the baseline (default 0.8)")
+    p.add_argument("--bank-total", type=int, metavar="N", help="the bank's total (default: the first read's sum)")
+    p.add_argument("--samples", action="store_true", help="also print the per-second samples")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("cleanup", help="delete what a crashed or killed run left behind",
                        description="Delete a run's resources: with --run-id from its ledger "

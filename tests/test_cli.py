@@ -67,7 +67,7 @@ def test_help_explains_every_command(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    for command in ("clouds", "run", "report", "lab"):
+    for command in ("clouds", "run", "report", "check", "lab"):
         assert command in out
     with pytest.raises(SystemExit):
         cli.main(["lab", "up", "--help"])

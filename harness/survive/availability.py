@@ -4,8 +4,8 @@ Built on the successful writes (ok ``add``/``transfer``, at their completion tim
 fault windows of :mod:`harness.survive.faults`, in the manner of roachtest:
 
 - unavailability: the longest gap between successful writes, over the whole history and
-  overlapping each fault window (the history's first and last operation bound the first and
-  last gap, so writes that never resume count to the end);
+  overlapping each fault window (the first and last write attempts bound the first and last
+  gap, so writes that never resume count to the end, a final read after them does not);
 - throughput ratio: ok writes per second during each fault window over the baseline's rate
   (windows shorter than a second are measured over their first second), with the worst
   single second beside it;
@@ -56,18 +56,20 @@ class AvailabilityFold:
         self._writes = array("q")
         self._counts: dict[int, list[int]] = {}  # second -> [ok, fail, info]
         self._latencies: dict[int, array[int]] = {}
-        self.first: int | None = None  # the history's first and last moments
+        self.first: int | None = None  # the first and last moments a client tried to write
         self.last: int | None = None
         self.unfinished = 0
         self._sorted: list[int] | None = None
 
     def feed(self, pair: Pair) -> None:
         start, end = pair.start, pair.end
-        if self.first is None or start < self.first:
-            self.first = start
-        moment = start if end is None else end
-        if self.last is None or moment > self.last:
-            self.last = moment
+        if pair.f in WRITES:
+            # gaps are bounded by write attempts: the final read after the writers stop is no outage
+            if self.first is None or start < self.first:
+                self.first = start
+            moment = start if end is None else end
+            if self.last is None or moment > self.last:
+                self.last = moment
         if end is None:
             self.unfinished += 1
             return
@@ -209,18 +211,18 @@ class AvailabilityFold:
         known = [r for r in rows if r["recovery_s"] is not None]
         worst = max(known, key=lambda r: r["recovery_s"]) if known else None
         value = None if worst is None else float(worst["recovery_s"])
-        target = f"{fraction:.0%} of the baseline's {rate:.1f} writes/s for {steady_s} s"
+        target = f"{fraction:.0%} of the baseline's {rate:.1f} writes/s held for {steady_s} s"
         if never:
             return Verdict(RECOVERY, "failed", value, "s", max_recovery_s, details,
-                           f"throughput never back to {target} after the heal of {', '.join(never)}")
+                           f"throughput never back at {target} after the heal of {', '.join(never)}")
         if unobserved:
             return Verdict(RECOVERY, "aborted", value, "s", max_recovery_s, details,
                            f"too little history after the heal of {', '.join(unobserved)} to see {target}")
         assert worst is not None and value is not None
         outcome: VerdictOutcome = "failed" if max_recovery_s is not None and value > max_recovery_s else "passed"
         return Verdict(RECOVERY, outcome, value, "s", max_recovery_s, details,
-                       f"back to {target} {value:g} s after the heal of {worst['name']} (the slowest of "
-                       f"{plural(len(rows), 'fault')})")
+                       f"{value:g} s from the heal of {worst['name']} to throughput back at {target} "
+                       f"(the slowest of {plural(len(rows), 'fault')})")
 
     # ---- samples ---------------------------------------------------------------------------
 

@@ -62,6 +62,11 @@ def test_writes_that_never_come_back_after_the_heal_fail() -> None:
     assert v.reason.startswith(f"no write succeeded after the heal of {KILL.name}; longest write gap 19.99 s")
 
 
+def test_a_final_read_after_the_writers_stop_is_no_outage() -> None:
+    ops = history(*writes(0, 10), (2, "invoke", "read", None, 12.0), (2, "ok", "read", [], 19.0))
+    assert check_unavailability(ops, [], max_unavailable_s=1).value == 0.1
+
+
 def test_no_successful_write_at_all_aborts() -> None:
     v = check_unavailability(history(*writes(0, 5, outcome="fail")), [KILL], max_unavailable_s=30)
     assert (v.outcome, v.value) == ("aborted", None)
@@ -96,8 +101,8 @@ def test_time_to_recover_from_the_heal_to_steady_throughput() -> None:
     v = check_recovery(failover(), [KILL], fraction=0.8, steady_s=3)
     assert (v.check, v.outcome, v.value, v.unit, v.threshold) == ("recovery-time", "passed", 3.0, "s", None)
     assert v.details["windows"] == [{"name": KILL.name, "cloud": "lab2", "recovery_s": 3, "watched_s": 5}]
-    assert v.reason == (f"back to 80% of the baseline's 10.0 writes/s for 3 s 3 s after the heal of {KILL.name} "
-                        "(the slowest of 1 fault)")
+    assert v.reason == (f"3 s from the heal of {KILL.name} to throughput back at 80% of the baseline's "
+                        "10.0 writes/s held for 3 s (the slowest of 1 fault)")
     assert check_recovery(failover(), [KILL], max_recovery_s=2).outcome == "failed"
 
 
@@ -105,7 +110,7 @@ def test_throughput_that_never_recovers_fails_and_too_short_a_history_aborts() -
     trickle = history(*writes(0, 10), *writes(18, 30, every=0.5))
     v = check_recovery(trickle, [KILL])
     assert v.outcome == "failed" and v.value is None
-    assert v.reason.startswith("throughput never back to 80% of the baseline's 10.0 writes/s for 3 s")
+    assert v.reason.startswith("throughput never back at 80% of the baseline's 10.0 writes/s held for 3 s")
     short = history(*writes(0, 10), *writes(15, 16.5))
     v = check_recovery(short, [KILL])
     assert v.outcome == "aborted" and v.reason.startswith("too little history after the heal")
