@@ -130,12 +130,17 @@ class AvailabilityFold:
 
     # ---- throughput ------------------------------------------------------------------------
 
+    def default_baseline(self, faults: Sequence[FaultWindow]) -> Window | None:
+        """From the first write attempt to the first fault (pass every fault of the run, not one cloud's)."""
+        if self.first is None or not faults:
+            return None
+        return Window(self.first, min(w.start for w in faults))
+
     def baseline_rate(self, baseline: Window | None, faults: Sequence[FaultWindow]) -> tuple[Window | None, float]:
-        """The baseline window (given, else history start to first fault) and its ok writes per second."""
+        """The baseline window (given, else :meth:`default_baseline` of ``faults``) and its ok writes per second."""
+        baseline = baseline or self.default_baseline(faults)
         if baseline is None:
-            if self.first is None or not faults:
-                return None, 0.0
-            baseline = Window(self.first, min(w.start for w in faults))
+            return None, 0.0
         if baseline.end <= baseline.start:
             return baseline, 0.0
         return baseline, self._count(baseline.start, baseline.end) / baseline.seconds

@@ -89,11 +89,13 @@ def check_pairs(pairs: Iterable[Pair], faults: Faults, thresholds: Thresholds) -
         out.append(Scoped(None, avail.unavailability([], max_unavailable_s=thresholds.max_unavailable_s)))
         for check in (THROUGHPUT, RECOVERY, SPLIT_BRAIN):
             report.skipped.append((check, "no fault windows (no faults.json)"))
+    # one baseline for every cloud: before the run's first fault, whichever cloud it hit
+    baseline = faults.baseline or avail.default_baseline(faults.faults)
     for cloud, windows in _by_cloud(faults.faults):
         out.append(Scoped(cloud, avail.unavailability(windows, max_unavailable_s=thresholds.max_unavailable_s)))
-        out.append(Scoped(cloud, avail.throughput(windows, faults.baseline,
+        out.append(Scoped(cloud, avail.throughput(windows, baseline,
                                                   min_throughput_ratio=thresholds.min_throughput_ratio)))
-        out.append(Scoped(cloud, avail.recovery(windows, faults.baseline, fraction=thresholds.recover_fraction,
+        out.append(Scoped(cloud, avail.recovery(windows, baseline, fraction=thresholds.recover_fraction,
                                                 steady_s=thresholds.steady_s,
                                                 max_recovery_s=thresholds.max_recovery_s)))
     starts = sorted(w.start for w in faults.faults)

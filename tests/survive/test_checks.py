@@ -56,6 +56,8 @@ def test_fault_checks_are_scoped_to_the_cloud_the_faults_aimed_at(tmp_path: Path
                       ("lab3", "split-brain")]
     assert all(s.verdict.outcome == "passed" for s in report.verdicts), [s.verdict.line() for s in report.verdicts]
     assert report.skipped == []
+    lab3_throughput = report.verdicts[6].verdict
+    assert lab3_throughput.details["baseline"]["to_s"] == 10.0  # the run's first fault, lab2's, ends every baseline
 
 
 def test_a_seeded_violation_fails_the_report(tmp_path: Path) -> None:

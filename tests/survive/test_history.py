@@ -85,6 +85,7 @@ def test_writer_refuses_an_existing_history_and_ops_out_of_turn(tmp_path: Path) 
 @pytest.mark.parametrize("line, message", [
     ("{not json", "not a JSON object"),
     ('[1, 2]', "not a JSON object but list"),
+    ('{"index": 1, "type": "ok", "f": "add", "process": 1, "time": 5} 7', "not a JSON object: Extra data"),
     ('{"index": 1, "type": "done", "f": "add", "process": 1, "time": 5}', "type must be one of invoke, ok, fail, info, not 'done'"),
     ('{"index": 1, "type": "ok", "process": 1, "time": 5}', "f must be a non-empty string, not None"),
     ('{"index": 1, "type": "ok", "f": "add", "process": "nemesis", "time": 5}', "process must be an integer, not 'nemesis'"),
@@ -98,6 +99,12 @@ def test_a_bad_line_is_an_error_naming_the_file_and_the_line(tmp_path: Path, lin
     with pytest.raises(ConfigError) as err:
         list(read_history(path))
     assert str(err.value).startswith(f"{path}:3: {message}")
+
+
+def test_blank_lines_and_blanks_around_an_object_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text('\n  {"index": 0, "type": "invoke", "f": "add", "value": 1, "process": 1, "time": 0}  \n\n')
+    assert list(read_history(path)) == [Op(0, 1, "invoke", "add", 1, 0)]
 
 
 def test_a_missing_history_is_a_config_error(tmp_path: Path) -> None:
