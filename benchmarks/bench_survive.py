@@ -189,6 +189,7 @@ def main() -> None:
     if args.child:
         child(Path(args.child[0]), Path(args.child[1]))
         return
+    # the live parts (live_baseline, live_cpu) go here, run when a lab is up and --checkers-only is not given
     sys.exit(checkers_only(args.operations, args.keep))
 
 

@@ -185,14 +185,15 @@ class AvailabilityFold:
 
     def recovery(self, faults: Sequence[FaultWindow], baseline: Window | None, *,
                  fraction: float = DEFAULT_FRACTION, steady_s: int = DEFAULT_STEADY_S,
-                 max_recovery_s: float | None = None) -> Verdict:
+                 max_recovery_s: float | None = None, others: Sequence[FaultWindow] = ()) -> Verdict:
+        """``others``: the run's other faults (other clouds'): watching a heal stops at the next of any."""
         window, rate = self.baseline_rate(baseline, faults)
         aborted = self._no_baseline(RECOVERY, faults, window, rate, max_recovery_s)
         if aborted is not None:
             return aborted
         assert self.last is not None
         need = fraction * rate
-        starts = sorted(w.start for w in faults)
+        starts = sorted(w.start for w in (*faults, *others))
         rows: list[dict[str, Any]] = []
         unobserved: list[str] = []
         never: list[str] = []

@@ -68,8 +68,8 @@ class Report:
 
 def check_pairs(pairs: Iterable[Pair], faults: Faults, thresholds: Thresholds) -> Report:
     """Run every checker over the operation pairs in one pass."""
-    sets, bank, avail, cut_writes = SetFold(), BankFold(total=thresholds.bank_total), AvailabilityFold(), \
-        CutWritesFold(faults.cuts())
+    sets, bank, avail = SetFold(), BankFold(total=thresholds.bank_total), AvailabilityFold()
+    cut_writes = CutWritesFold(faults.cuts())
     feeds = (sets.feed, bank.feed, avail.feed, cut_writes.feed)
     report = Report()
     for pair in pairs:
@@ -97,7 +97,7 @@ def check_pairs(pairs: Iterable[Pair], faults: Faults, thresholds: Thresholds) -
                                                   min_throughput_ratio=thresholds.min_throughput_ratio)))
         out.append(Scoped(cloud, avail.recovery(windows, baseline, fraction=thresholds.recover_fraction,
                                                 steady_s=thresholds.steady_s,
-                                                max_recovery_s=thresholds.max_recovery_s)))
+                                                max_recovery_s=thresholds.max_recovery_s, others=faults.faults)))
     starts = sorted(w.start for w in faults.faults)
     for cut in faults.cuts():
         later = [s for s in starts if s > cut.healed]  # observations up to the next fault judge this heal

@@ -142,29 +142,32 @@ class HistoryWriter:
             self._open[process] = op
             return op
 
-    def complete(self, invoke: Op, type: OpType, value: Any = ..., *, node: str | None = None,
+    def complete(self, invoke: Op, outcome: OpType, value: Any = ..., *, node: str | None = None,
                  cloud: str | None = None) -> Op:
         """Record ``invoke``'s outcome; ``value`` defaults to the invoke's (reads pass what they read)."""
-        if type not in COMPLETIONS:
-            raise HarnessError(f"history: completion type must be ok, fail or info, not {type!r}")
+        if outcome not in COMPLETIONS:
+            raise HarnessError(f"history: completion type must be ok, fail or info, not {outcome!r}")
         with self._lock:
             if self._open.get(invoke.process) is not invoke:
                 raise HarnessError(f"history: op {invoke.index} of process {invoke.process} is not open")
             del self._open[invoke.process]
-            return self._write(invoke.process, type, invoke.f, invoke.value if value is ... else value,
+            return self._write(invoke.process, outcome, invoke.f, invoke.value if value is ... else value,
                                node if node is not None else invoke.node,
                                cloud if cloud is not None else invoke.cloud)
 
-    def _write(self, process: int, type: str, f: str, value: Any, node: str | None, cloud: str | None) -> Op:
+    def _write(self, process: int, kind: str, f: str, value: Any, node: str | None, cloud: str | None) -> Op:
         if self._fd is None:
             raise HarnessError(f"{self.path}: the history is closed")
-        op = Op(self._next, process, type, f, value, self.now(), node, cloud)
+        op = Op(self._next, process, kind, f, value, self.now(), node, cloud)
         try:
             data = (op.to_json() + "\n").encode()
         except (TypeError, ValueError) as exc:
             raise HarnessError(f"history: op {op.index} ({f}) has a value JSON cannot hold: {exc}") from exc
-        while data:
-            data = data[os.write(self._fd, data):]
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            raise HarnessError(f"{self.path}: cannot write the history: {exc.strerror or exc}") from exc
         self._next += 1
         return op
 

@@ -16,6 +16,7 @@ from harness.survive.availability import (
     check_recovery,
     check_throughput,
     check_unavailability,
+    fold,
     samples,
 )
 from harness.survive.faults import FaultWindow, Window
@@ -122,6 +123,8 @@ def test_recovery_is_watched_only_until_the_next_fault() -> None:
     rows = {r["name"]: r for r in v.details["windows"]}
     assert rows[KILL.name] == {"name": KILL.name, "cloud": "lab2", "recovery_s": None, "watched_s": 4}
     assert v.outcome == "failed"  # 4 s watched, throughput back for only one of them
+    # another cloud's fault stops the watch just the same
+    assert fold(failover()).recovery([KILL], None, others=[KILL, nxt]).details["windows"][0]["watched_s"] == 4
 
 
 @pytest.mark.parametrize("ratio_row", ["ratio", "worst_second_ratio"])
