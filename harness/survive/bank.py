@@ -21,6 +21,13 @@ from .history import Op, Pair, pair_ops
 from .verdict import CAP, Verdict, plural
 
 CHECK = "bank"
+# what can be wrong with a read, and how the first such read is named in the reason
+PROBLEMS = {
+    "wrong_total": "op {index} sums to {total}, not {expected}",
+    "negative": "op {index} has account {account!r} at {balance}",
+    "bad_balance": "op {index} has account {account!r} at {balance!r}, not a number",
+    "wrong_accounts": "op {index} has accounts missing {missing}, unexpected {unexpected}",
+}
 
 
 class BankFold:
@@ -33,11 +40,8 @@ class BankFold:
         self.reads = 0
         self.bad_reads = 0
         self.transfers = {"ok": 0, "fail": 0, "info": 0}
-        self.wrong_total: list[dict[str, Any]] = []
-        self.negative: list[dict[str, Any]] = []
-        self.bad_balance: list[dict[str, Any]] = []
-        self.wrong_accounts: list[dict[str, Any]] = []
-        self.counts = {"wrong_total": 0, "negative": 0, "bad_balance": 0, "wrong_accounts": 0}
+        self.problems: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PROBLEMS}  # the first CAP of each
+        self.counts = dict.fromkeys(PROBLEMS, 0)
         self.final: tuple[int, float] | None = None  # (op index, total) of the last ok read
 
     def feed(self, pair: Pair) -> None:
@@ -54,7 +58,7 @@ class BankFold:
             self._accounts = accounts
         elif accounts != self._accounts:
             bad = True
-            self._note("wrong_accounts", self.wrong_accounts, {
+            self._note("wrong_accounts", {
                 "index": index, "missing": sorted(self._accounts - accounts),
                 "unexpected": sorted(accounts - self._accounts)})
         total: float = 0
@@ -62,24 +66,24 @@ class BankFold:
             if isinstance(balance, bool) or not isinstance(balance, int | float):
                 # a null or text balance cannot be summed: the read is wrong, named by account
                 bad = True
-                self._note("bad_balance", self.bad_balance, {"index": index, "account": account, "balance": balance})
+                self._note("bad_balance", {"index": index, "account": account, "balance": balance})
                 continue
             total += balance
             if balance < 0:
                 bad = True
-                self._note("negative", self.negative, {"index": index, "account": account, "balance": balance})
+                self._note("negative", {"index": index, "account": account, "balance": balance})
         if self.total is None:
             self.total, self._total_from = total, f"first read (op {index})"
         if total != self.total:
             bad = True
-            self._note("wrong_total", self.wrong_total, {"index": index, "total": total})
+            self._note("wrong_total", {"index": index, "total": total})
         self.bad_reads += bad
         self.final = (index, total)
 
-    def _note(self, kind: str, rows: list[dict[str, Any]], row: dict[str, Any]) -> None:
+    def _note(self, kind: str, row: dict[str, Any]) -> None:
         self.counts[kind] += 1
-        if len(rows) < CAP:
-            rows.append(row)
+        if len(self.problems[kind]) < CAP:
+            self.problems[kind].append(row)
 
     @property
     def active(self) -> bool:
@@ -91,10 +95,7 @@ class BankFold:
             "final_total": None if self.final is None else self.final[1],
             "final_read_index": None if self.final is None else self.final[0],
             "reads": self.reads, "bad_reads": self.bad_reads, "transfers": dict(self.transfers),
-            "wrong_total": {"count": self.counts["wrong_total"], "first": self.wrong_total},
-            "negative": {"count": self.counts["negative"], "first": self.negative},
-            "bad_balance": {"count": self.counts["bad_balance"], "first": self.bad_balance},
-            "wrong_accounts": {"count": self.counts["wrong_accounts"], "first": self.wrong_accounts},
+            **{kind: {"count": self.counts[kind], "first": rows} for kind, rows in self.problems.items()},
         }
         if self.final is None:
             return Verdict(CHECK, "aborted", None, "reads", 0, details,
@@ -103,19 +104,7 @@ class BankFold:
             return Verdict(CHECK, "passed", 0, "reads", 0, details,
                            f"all {plural(self.reads, 'read')} sum to {self.total}, no negative balance; "
                            f"final total {self.final[1]} (op {self.final[0]})")
-        first = []
-        if self.wrong_total:
-            row = self.wrong_total[0]
-            first.append(f"op {row['index']} sums to {row['total']}, not {self.total}")
-        if self.negative:
-            row = self.negative[0]
-            first.append(f"op {row['index']} has account {row['account']!r} at {row['balance']}")
-        if self.bad_balance:
-            row = self.bad_balance[0]
-            first.append(f"op {row['index']} has account {row['account']!r} at {row['balance']!r}, not a number")
-        if self.wrong_accounts:
-            row = self.wrong_accounts[0]
-            first.append(f"op {row['index']} has accounts missing {row['missing']}, unexpected {row['unexpected']}")
+        first = [PROBLEMS[kind].format(expected=self.total, **rows[0]) for kind, rows in self.problems.items() if rows]
         return Verdict(CHECK, "failed", self.bad_reads, "reads", 0, details,
                        f"{self.bad_reads} of {self.reads} reads wrong: " + "; ".join(first))
 

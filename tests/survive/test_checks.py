@@ -86,3 +86,12 @@ def test_thresholds_come_from_the_challenges_survival_section() -> None:
     limits = Thresholds.of(Survival(max_unavailable_s=25), max_recovery_s=40, bank_total=None)
     assert (limits.max_unavailable_s, limits.min_throughput_ratio, limits.max_lost_writes) == (25, 0.5, 0)
     assert limits.max_recovery_s == 40 and limits.bank_total is None
+
+
+@pytest.mark.parametrize("module", ["verdict", "sets", "bank", "availability"])
+def test_the_docstring_examples_hold(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"harness.survive.{module}"))
+    assert result.attempted > 0 and result.failed == 0
