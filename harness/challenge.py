@@ -49,7 +49,7 @@ PHASE_TIMEOUT_DEFAULTS = {"identity": 60.0}
 # addresses) and the stack's own phases. A misspelt key would otherwise be ignored and leave
 # the 600 s default in force.
 PROVISION_TIMEOUT_KEYS = ("identity", "keypair", "network", "security-groups", "servers", "floating-ips", "peers",
-                          "ssh-ready", "teardown")
+                          "ssh-ready", "survive", "teardown")
 
 
 class _Strict(BaseModel):
@@ -132,11 +132,22 @@ class CloudOverrides(_Strict):
 
 
 class Survival(_Strict):
-    """Verdict thresholds for the survivability phase."""
+    """The survive phase: which faults hit each cloud's nodes, the workload, and the thresholds."""
 
+    enabled: bool = True
+    faults: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=lambda: ["process-kill", "member-kill"],
+                                                              min_length=1)
+    # the workload: clients (threads, a connection each), total operations per second
+    clients: Annotated[int, Field(ge=1, le=64)] = 4
+    rate: Annotated[float, Field(gt=0, le=5000)] = 40.0
+    baseline_s: Annotated[float, Field(ge=1, le=600)] = 8.0  # before the first fault: the steady state
+    hold_s: Annotated[float, Field(ge=0, le=600)] = 15.0  # a fault's effect lasts this long before recovery
+    settle_s: Annotated[float, Field(ge=0, le=600)] = 5.0  # after each recovery
+    # verdict thresholds
     max_unavailable_s: Annotated[float, Field(gt=0)] = 30.0
     min_throughput_ratio: Annotated[float, Field(ge=0, le=1)] = 0.5
     max_lost_writes: Annotated[int, Field(ge=0)] = 0
+    max_rejoin_s: Annotated[float, Field(gt=0)] = 60.0
 
 
 class Challenge(_Strict):
@@ -166,6 +177,21 @@ class Challenge(_Strict):
             if unknown:
                 raise ValueError(f"unknown timeout {', '.join(map(repr, unknown))} "
                                  f"(known for stack {stack}: {', '.join(known)})")
+        return value
+
+    @field_validator("survival")
+    @classmethod
+    def _known_faults(cls, value: Survival, info: ValidationInfo) -> Survival:
+        stack = info.data.get("stack")
+        if stack is None:
+            return value
+        from .survive.injectors import known_faults
+
+        known = known_faults(load_stack(stack).faults)
+        unknown = [f for f in value.faults if f not in known]
+        if unknown:
+            raise ValueError(f"faults: unknown fault {', '.join(map(repr, unknown))} "
+                             f"(known for stack {stack}: {', '.join(known)})")
         return value
 
     @model_validator(mode="before")

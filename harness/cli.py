@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from . import __version__, fastexit
 from .errors import ConfigError, HarnessError
@@ -235,33 +236,56 @@ def cmd_report(args: argparse.Namespace) -> int:
 # ---- interop check -------------------------------------------------------------------------
 
 
-def history_path(reports_dir: Path, target: str) -> Path:
-    """A history file given directly, else ``RUN/survive/history.jsonl`` of a run (id or directory)."""
+def history_paths(reports_dir: Path, target: str) -> list[Path]:
+    """A history file given directly, else a run's (id or directory): ``RUN/survive/history.jsonl``,
+    or one per cloud's turn, ``RUN/survive/<cloud>/history.jsonl``."""
     from .survive.history import HISTORY_FILE
 
     if Path(target).is_file():
-        return Path(target)
+        return [Path(target)]
     run = resolve_run(reports_dir, target)
-    path = run / "survive" / HISTORY_FILE
-    if not path.is_file():
-        raise ConfigError(f"{run}: no survive/{HISTORY_FILE} to check (the run had no survive phase)")
-    return path
+    whole = run / "survive" / HISTORY_FILE
+    paths = [whole] if whole.is_file() else sorted((run / "survive").glob(f"*/{HISTORY_FILE}"))
+    if not paths:
+        raise ConfigError(f"{run}: no survive/{HISTORY_FILE} or survive/<cloud>/{HISTORY_FILE} to check "
+                          "(the run had no survive phase)")
+    return paths
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .challenge import Survival
-    from .survive.checks import Thresholds, check_history
+    from .survive.checks import Thresholds
     from .survive.faults import FAULTS_FILE, load_faults
 
-    history = history_path(Path(args.reports_dir), args.target)
-    faults_path = Path(args.faults) if args.faults else history.parent / FAULTS_FILE
-    faults = load_faults(faults_path) if args.faults or faults_path.is_file() else None
+    histories = history_paths(Path(args.reports_dir), args.target)
+    if args.faults and len(histories) > 1:
+        raise ConfigError(f"--faults: the run has {len(histories)} histories, each with its faults.json beside it")
     # the challenge's survival: defaults, so `interop check` judges as the phase does
     thresholds = Thresholds.of(Survival(), max_lost_writes=args.max_lost_writes,
                                max_unavailable_s=args.max_unavailable_s,
                                min_throughput_ratio=args.min_throughput_ratio,
                                recover_fraction=args.recover_fraction, max_recovery_s=args.max_recovery_s,
                                bank_total=args.bank_total)
+    bad: list[str] = []
+    total = 0
+    for history in histories:
+        faults_path = Path(args.faults) if args.faults else history.parent / FAULTS_FILE
+        faults = load_faults(faults_path) if args.faults or faults_path.is_file() else None
+        verdicts = _check_one_history(history, faults, faults_path, thresholds, samples=args.samples)
+        total += len(verdicts)
+        where = f" ({history.parent.name})" if len(histories) > 1 else ""
+        bad += [f"{check} {outcome}{where}" for check, outcome, passed in verdicts if not passed]
+    if bad:
+        print(f"{len(bad)} of {total} checks did not pass: {', '.join(bad)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _check_one_history(history: Path, faults: Any, faults_path: Path, thresholds: Any, *,
+                       samples: bool) -> list[tuple[str, str, bool]]:
+    """Print one history's verdicts; each as (check and scope, outcome, passed)."""
+    from .survive.checks import check_history
+
     report = check_history(history, faults, thresholds)
     print(f"interop: {report.operations} operations in {history}"
           + (f", faults from {faults_path}" if faults is not None else ", no faults file"), flush=True)
@@ -270,18 +294,14 @@ def cmd_check(args: argparse.Namespace) -> int:
              for s in report.verdicts]
     rows += [[check, "-", "skipped", "", why] for check, why in report.skipped]
     print(_table(rows))
-    if args.samples:
+    if samples:
         rows = [["SECOND", "OK", "FAIL", "INFO", "P50", "P99", "MAX"]]
         rows += [[str(x.second), str(x.ok), str(x.fail), str(x.info),
                   *("-" if v is None else f"{v * 1000:.1f} ms" for v in (x.p50_s, x.p99_s, x.max_s))]
                  for x in report.samples]
         print(_table(rows))
-    bad = [f"{s.verdict.check}{f' ({s.cloud})' if s.cloud else ''} {s.verdict.outcome}"
-           for s in report.verdicts if not s.verdict.passed]
-    if bad:
-        print(f"{len(bad)} of {len(report.verdicts)} checks did not pass: {', '.join(bad)}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+    return [(f"{s.verdict.check}{f' ({s.cloud})' if s.cloud else ''}", s.verdict.outcome, s.verdict.passed)
+            for s in report.verdicts]
 
 
 # ---- interop cleanup -----------------------------------------------------------------------

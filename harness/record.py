@@ -36,7 +36,7 @@ from .errors import HarnessError, PhaseTimeout, failure_text
 log = logging.getLogger(__name__)
 
 Outcome = Literal["passed", "failed", "error", "timeout", "skipped", "unfinished"]
-EVENT_TYPES = ("run-start", "phase-start", "phase-end", "run-end", "note")
+EVENT_TYPES = ("run-start", "phase-start", "phase-end", "run-end", "note", "check")
 # run-start carries it; a reader (trends across runs) knows which shape of record it reads
 SCHEMA_VERSION = 1
 PRIVATE_DIR = ".interop-private"

@@ -1,7 +1,7 @@
 """A cloud's whole pipeline: provisioning's phases around its stack's.
 
     identity, keypair, network, security-groups, servers, floating-ips, ssh-ready,
-    <the stack's phases>, teardown
+    <the stack's phases>, survive (for a stack with a database), teardown
 
 >>> pipeline_for(load_stack("hosts-patroni")).names()[-4:]    # doctest: +SKIP
 ('ssh-ready', 'configure', 'deploy', 'teardown')
@@ -32,12 +32,15 @@ BEFORE = (
     _phase("floating-ips", "phases:floating_ips_phase"),
     _phase("ssh-ready", "phases:ssh_ready_phase"),
 )
+# after the stack's phases, for a stack that gives a database: its cluster under faults
+SURVIVE = Phase("survive", lazy("harness.survive.phase:survive_phase"), skip=lazy("harness.survive.phase:survive_skip"))
+SURVIVE_DONE = "survive-done"  # rendezvous name: a cloud's turn in survive is over
 AFTER = (_phase("teardown", "phases:teardown_phase", skip=lazy(f"{__package__}.phases:teardown_skip_reason"),
                 always=True),)
 # withdrawn like the stack's names when a cloud fails
 RENDEZVOUS = (ADDRESSES,)
 # the phases every stack runs, and `peers`, the wait for the other clouds' addresses
-PHASE_NAMES = tuple(p.name for p in (*BEFORE, *AFTER))
+PHASE_NAMES = tuple(p.name for p in (*BEFORE, SURVIVE, *AFTER))
 
 
 def pipeline_for(stack: Stack) -> Pipeline:
@@ -45,5 +48,6 @@ def pipeline_for(stack: Stack) -> Pipeline:
     clash = sorted(set(stack.phase_names()) & set(PHASE_NAMES))
     if clash:
         raise ValueError(f"stack {stack.name} declares provisioning's own phases: {', '.join(clash)}")
-    return Pipeline(stack=stack, phases=(*BEFORE, *stack.phases, *AFTER),
-                    rendezvous=(*RENDEZVOUS, *stack.rendezvous))
+    survive = (SURVIVE,) if stack.database is not None else ()
+    return Pipeline(stack=stack, phases=(*BEFORE, *stack.phases, *survive, *AFTER),
+                    rendezvous=(*RENDEZVOUS, *stack.rendezvous, *((SURVIVE_DONE,) if survive else ())))

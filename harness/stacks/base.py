@@ -236,6 +236,11 @@ class Database(abc.ABC):
     def kill(self, member: str) -> None:
         """Kill the member's database processes hard (SIGKILL), as a crash would."""
 
+    def kill_process(self, member: str) -> None:
+        """SIGKILL of the member's database server process alone, its manager left running
+        (Patroni restarts PostgreSQL in place). Stacks without such a manager do not offer it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot kill the database process alone")
+
     @abc.abstractmethod
     def restart(self, member: str) -> None:
         """Start the member's database processes again after :meth:`kill`."""

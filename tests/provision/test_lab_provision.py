@@ -152,7 +152,7 @@ def test_the_whole_challenge_passes_on_every_cloud_and_leaves_nothing(lab: dict[
     ends = outcomes(run_dir)
     for cloud in lab["conns"]:
         for phase in ("identity", "keypair", "network", "security-groups", "servers", "floating-ips", "ssh-ready",
-                      "configure", "deploy", "teardown"):
+                      "configure", "deploy", "survive", "teardown"):
             assert ends[(cloud, phase)]["outcome"] == "passed", (cloud, phase, ends[(cloud, phase)].get("error"))
         workers = {ends[(cloud, p)]["worker"] for p in ("keypair", "servers", "teardown")}
         assert len(workers) == 1, f"{cloud}'s phases ran on several workers: {workers}"

@@ -88,7 +88,7 @@ def test_an_aborted_check_exits_1(tmp_path: Path, run_cli: RunCli) -> None:
 
 @pytest.mark.parametrize("setup, argv, message", [
     (lambda r: None, ["check", "nope"], "no run 'nope' under {r}"),
-    (lambda r: (r / "RUN2").mkdir(), ["check", "RUN2"], "{r}/RUN2: no survive/history.jsonl to check (the run had no survive phase)"),
+    (lambda r: (r / "RUN2").mkdir(), ["check", "RUN2"], "{r}/RUN2: no survive/history.jsonl or survive/<cloud>/history.jsonl to check (the run had no survive phase)"),
     (lambda r: _run(r, "RUN3", _workload()).write_text('{"index": 0}\n'), ["check", "RUN3"],
      "{r}/RUN3/survive/history.jsonl:1: type must be one of invoke, ok, fail, info, not None"),
     (lambda r: _run(r, "RUN4", _workload(), {"faults": [{"name": "x"}]}), ["check", "RUN4"],

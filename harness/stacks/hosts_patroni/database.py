@@ -146,6 +146,9 @@ class PatroniDatabase(Database):
     def kill(self, member: str) -> None:
         self._svc(member, "kill")
 
+    def kill_process(self, member: str) -> None:
+        self._svc(member, "kill-postgres")
+
     def restart(self, member: str) -> None:
         self._svc(member, "start", ok=(0, 3))
 

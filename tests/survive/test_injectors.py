@@ -1,0 +1,93 @@
+"""Fault injectors: the lifecycle's steps in order, timed on both clocks, the member always put
+back, and the target chosen as the issue says (the leader when it is in the cloud)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.errors import CloudError, PhaseTimeout
+from harness.stacks.base import Database, Health, Member
+from harness.survive.injectors import REGISTRY, FaultStep, known_faults, run_fault
+from harness.survive.phase import _target
+
+
+class Recorded(Database):
+    """A database that records what the injectors ask of it (the SQL side is not used here)."""
+
+    def __init__(self, *, healthy_after: float = 0.0) -> None:
+        self.calls: list[str] = []
+        self.healthy_after = healthy_after
+
+    def dsn(self, *, read_write: bool = True, member: str | None = None, redact: bool = False) -> str:
+        return "host=127.0.0.1 port=9 connect_timeout=1"  # nothing listens: the member looks down
+
+    def members(self) -> list[Member]:
+        return []
+
+    def health(self) -> Health:
+        return Health(ok=True)
+
+    def kill(self, member: str) -> None:
+        self.calls.append(f"kill {member}")
+
+    def kill_process(self, member: str) -> None:
+        self.calls.append(f"kill_process {member}")
+
+    def restart(self, member: str) -> None:
+        self.calls.append(f"restart {member}")
+
+    def wait_healthy(self, timeout: float) -> float:
+        if self.healthy_after > timeout:
+            raise PhaseTimeout(f"not healthy within {timeout}s")
+        self.calls.append("wait_healthy")
+        return self.healthy_after
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+
+def member(name: str, cloud: str, role: str = "replica") -> Member:
+    return Member(name=name, cloud=cloud, host="127.0.0.1", role=role, state="streaming")
+
+
+@pytest.mark.parametrize(("fault", "calls"), [
+    ("process-kill", ["kill_process m1", "wait_healthy"]),  # Patroni restarts it: no restart by us
+    ("member-kill", ["kill m1", "restart m1", "wait_healthy"]),
+])
+def test_each_fault_runs_its_steps_in_order_on_both_clocks(fault: str, calls: list[str]) -> None:
+    db, steps, ticks = Recorded(healthy_after=2.5), [], iter(range(0, 10**6, 100))
+    paused: list[float] = []
+    run = run_fault(REGISTRY[fault], db, member("m1", "lab1"), timeout=5, hold=15, on_step=steps.append,
+                    clock=lambda: next(ticks), pause=paused.append)
+    assert db.calls == calls and paused == [15]
+    assert [s.step for s in run.steps] == ["inject", "effect", "hold", "recover", "recovered"] == [
+        s.step for s in steps]
+    assert all(isinstance(s, FaultStep) and s.start <= s.end and s.clock_start <= s.clock_end for s in run.steps)
+    assert run.injected_ns == run.steps[0].clock_start and run.healed_ns == run.steps[3].clock_start
+    assert run.steps[-1].details == {"rejoin_s": 2.5}
+
+
+def test_the_member_is_put_back_even_when_its_effect_never_shows() -> None:
+    class Up(Recorded):
+        def dsn(self, *, read_write: bool = True, member: str | None = None, redact: bool = False) -> str:
+            raise CloudError("the member still answers")  # stands for: it never went down
+
+    db = Up()
+    with pytest.raises(CloudError):
+        run_fault(REGISTRY["member-kill"], db, member("m1", "lab1"), timeout=1, hold=0, on_step=lambda s: None)
+    assert db.calls == ["kill m1", "restart m1"]
+
+
+def test_the_target_is_the_leader_when_it_is_in_the_cloud_else_the_first_member() -> None:
+    members = [member("b-2", "lab2"), member("b-1", "lab2"), member("a-1", "lab1", role="leader")]
+    assert _target(members, "lab1").name == "a-1"
+    assert _target(members, "lab2").name == "b-1"
+    with pytest.raises(CloudError, match="no database member of cloud lab3"):
+        _target(members, "lab3")
+
+
+def test_stacks_add_their_own_fault_kinds() -> None:
+    assert known_faults() == ["member-kill", "process-kill"]
+    assert known_faults(("pod-delete",)) == ["member-kill", "pod-delete", "process-kill"]
