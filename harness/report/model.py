@@ -31,6 +31,8 @@ class RunSummary:
     # ``note`` events (e.g. a cloud's join time, an Ansible play's timing), in record order
     notes: list[dict[str, Any]] = field(default_factory=list)
     schema: int | None = None  # the record schema version of run-start (None: before versions)
+    # ``check`` events (the survive phase's verdicts), in record order
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     def result(self, cloud: str, phase: str) -> PhaseResult | None:
         return self.results.get((cloud, phase))
@@ -69,6 +71,7 @@ def summarize(events: Iterable[dict[str, Any]]) -> RunSummary:
     phases: dict[str, None] = {}
     results: dict[tuple[str, str], PhaseResult] = {}
     notes: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
     schema: int | None = None
     for event in events:
         kind = event.get("type")
@@ -85,6 +88,8 @@ def summarize(events: Iterable[dict[str, Any]]) -> RunSummary:
             ended = ts
         elif kind == "note":
             notes.append({k: v for k, v in event.items() if k != "type"})
+        elif kind == "check":
+            checks.append({k: v for k, v in event.items() if k != "type"})
         elif kind in ("phase-start", "phase-end"):
             cloud, phase = event.get("cloud"), event.get("phase")
             if not isinstance(cloud, str) or not isinstance(phase, str):
@@ -114,6 +119,7 @@ def summarize(events: Iterable[dict[str, Any]]) -> RunSummary:
         results=results,
         info=info,
         notes=notes,
+        checks=checks,
         schema=schema,
     )
 

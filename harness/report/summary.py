@@ -69,6 +69,7 @@ def summary_view(summary: RunSummary, default_run_id: str) -> dict[str, Any]:
     passed = totals.get("passed", 0)
     stack_title, stack_columns, stack_rows = stack_view(summary)
     return {
+        "checks": checks_view(summary),
         "security_groups": security_group_view(summary),
         "stack_title": stack_title,
         "stack_columns": stack_columns,
@@ -83,6 +84,20 @@ def summary_view(summary: RunSummary, default_run_id: str) -> dict[str, Any]:
         "clouds_failed": len(summary.clouds) - passed,
         "totals": sorted(totals.items()),
     }
+
+
+def _figure(value: Any, unit: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-"
+    return f"{value:g} {unit or ''}".strip()
+
+
+def checks_view(summary: RunSummary) -> list[dict[str, Any]]:
+    """The survive phase's verdicts, per cloud: named fields only, as text."""
+    return [{"cloud": str(c.get("cloud", "")), "scope": str(c.get("scope", "")), "check": str(c.get("check", "")),
+             "outcome": str(c.get("outcome", "")), "value": _figure(c.get("value"), c.get("unit")),
+             "threshold": _figure(c.get("threshold"), c.get("unit")), "reason": str(c.get("reason", ""))}
+            for c in summary.checks]
 
 
 def security_group_view(summary: RunSummary) -> list[dict[str, Any]]:

@@ -150,3 +150,15 @@ def test_a_record_of_a_stack_not_registered_here_renders_without_its_table(tmp_p
         append_event(tmp_path / "events.jsonl", event)
     html = render_summary(tmp_path).read_text()
     assert 'id="stack"' not in html and "lab1" in html
+
+
+def test_the_survive_checks_are_a_table_with_value_threshold_and_reason(tmp_path: Path) -> None:
+    check = {"type": "check", "ts": T0 + 20, "cloud": "lab2", "phase": "survive", "scope": "lab2",
+             "check": "unavailability", "outcome": "failed", "value": 31.5, "unit": "s", "threshold": 30,
+             "reason": "longest write gap 31.5 s <during lab2 member-kill>", "details": {"secret": "pw-123"}}
+    for event in [EVENTS[0], check]:
+        append_event(tmp_path / "events.jsonl", event)
+    html = render_summary(tmp_path).read_text()
+    assert '<table id="survive">' in html and '<td class="failed">failed</td>' in html
+    assert "<td>31.5 s</td><td>30 s</td>" in html
+    assert "&lt;during lab2 member-kill&gt;" in html and "pw-123" not in html  # escaped; details never shown
