@@ -174,7 +174,7 @@ def _transfer(src: int, dst: int, amount: int) -> Callable[[Any], Any]:
     def body(cur: Any) -> dict[str, int]:
         cur.execute("SELECT balance FROM interop_bank WHERE id = %s", (src,))
         row = cur.fetchone()
-        moved = min(amount, int(row[0])) if row else 0  # never below zero by our hand
+        moved = max(0, min(amount, int(row[0]))) if row else 0  # never below zero by our hand
         cur.execute("UPDATE interop_bank SET balance = balance - %s WHERE id = %s", (moved, src))
         cur.execute("UPDATE interop_bank SET balance = balance + %s WHERE id = %s", (moved, dst))
         return {"from": src, "to": dst, "amount": moved}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,6 +19,9 @@ from harness.errors import UnreachableError
 from harness.record import read_events
 from harness.stacks.hosts_patroni import phases as hosts_patroni
 from harness.stacks.hosts_patroni.database import PatroniDatabase
+from harness.survive.checks import Thresholds, check_history
+from harness.survive.history import HistoryWriter
+from harness.survive.workload import Limits, Workload, bank_total, prepare
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 GOOD = ["c1", "c2", "c3"]
@@ -131,3 +135,38 @@ def test_kill_the_leader_and_restart_it(cluster: LabCluster) -> None:
     assert h.ok and h.timeline == old.timeline + 1
     print(f"failover: new leader {new_leader} after {failover_s:.1f}s; cluster healthy {healthy_s:.1f}s "
           "after restarting the old leader")
+
+
+def test_seeded_violations_behind_the_workloads_back_are_caught(cluster: LabCluster, tmp_path: Path) -> None:
+    """The checkers are shown to catch what they exist for, on the real cluster: an acknowledged
+    row deleted, a value nobody wrote inserted, a balance set negative, all while the workload runs."""
+    db = db_of(cluster)
+    prepare(db.dsn())
+    path = tmp_path / "history.jsonl"
+    with HistoryWriter(path) as history:
+        workload = Workload(db.dsn(), history, cloud="c1", prefix="seed-",
+                            limits=Limits(clients=2, rate=40, max_seconds=60)).start()
+        try:
+            time.sleep(3)
+            with psycopg.connect(db.dsn(), autocommit=True) as conn:
+                row = conn.execute("SELECT v FROM interop_set WHERE v LIKE 'seed-%' ORDER BY v LIMIT 1").fetchone()
+                assert row is not None, "the workload acknowledged no insert in 3 s"
+                victim = str(row[0])
+                conn.execute("DELETE FROM interop_set WHERE v = %s", (victim,))
+                conn.execute("INSERT INTO interop_set (v) VALUES ('seed-nobody-wrote-this')")
+                conn.execute("UPDATE interop_bank SET balance = -7 WHERE id = 3")
+            time.sleep(2)
+        finally:
+            assert workload.stop(30) == []
+        workload.final_reads()
+    report = check_history(path, None, Thresholds(max_lost_writes=0, max_unavailable_s=30, min_throughput_ratio=0.5,
+                                                   bank_total=bank_total()))
+    verdicts = {s.verdict.check: s.verdict for s in report.verdicts}
+    lost = verdicts["set"]
+    assert lost.outcome == "failed" and victim in lost.reason, lost.line()
+    assert "seed-nobody-wrote-this" in str(lost.details.get("unexpected")), lost.details
+    bank = verdicts["bank"]
+    assert bank.outcome == "failed" and bank.details["expected_total"] == 800, bank.line()
+    negative = bank.details["negative"]
+    assert negative["count"] >= 1 and negative["first"][0]["account"] == "3", bank.details  # named: read and account
+    assert negative["first"][0]["balance"] < 0
