@@ -135,7 +135,7 @@ class Survival(_Strict):
     """The survive phase: which faults hit each cloud's nodes, the workload, and the thresholds."""
 
     enabled: bool = True
-    faults: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=lambda: ["process-kill", "member-kill"],
+    faults: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=lambda: ["process-kill", "server-stop"],
                                                               min_length=1)
     # the workload: clients (threads, a connection each), total operations per second
     clients: Annotated[int, Field(ge=1, le=64)] = 4

@@ -11,6 +11,9 @@ window (injection to recovery) is what the throughput ratio is measured over.
 - ``process-kill``: SIGKILL of the member's database server process alone over SSH
   (:meth:`~harness.stacks.base.Database.kill_process`); its manager (Patroni) restarts it in
   place, with no failover (Patroni's own tests: primary again within ~10 s).
+- ``server-stop``: the server stopped through Nova, started after the hold, then the member's
+  services. Nova's stop is graceful on real clouds (ACPI first), so it is recorded as such.
+- ``server-reboot-hard``: a hard reboot through Nova; the services started once it is ACTIVE.
 - ``member-kill``: SIGKILL of the member's database processes and their manager
   (:meth:`~harness.stacks.base.Database.kill`), started again after the hold
   (:meth:`~harness.stacks.base.Database.restart`): a server crash, as the database sees it; a
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import CloudError
 from ..stacks.base import Database, Member
 
 
@@ -63,22 +67,41 @@ class FaultRun:
                 **{k: v for s in self.steps for k, v in s.details.items()}}
 
 
-Step = Callable[[], dict[str, Any] | None]
+@dataclass
+class Target:
+    """What a fault acts on: the database, the member, and the cloud run it belongs to (its
+    connection and its provisioned servers, for faults through the cloud's API)."""
+
+    db: Database
+    member: Member
+    run: Any = None  # harness.engine.CloudRun; Any: the engine sits above this layer
+
+    def server_id(self) -> str:
+        ctx = self.run.state.get("provision") if self.run is not None else None
+        servers = ctx.results.get("servers", []) if ctx is not None else []
+        for server in servers:
+            if server.name == self.member.name:
+                return str(server.id)
+        raise CloudError(f"member {self.member.name} is not a server this run provisioned on the cloud",
+                         cloud=self.member.cloud, phase="survive")
+
+    def compute(self) -> Any:
+        return self.run.connection(phase="survive").compute
 
 
 @dataclass
 class Injector:
-    """A fault kind: its four steps, given the database and the target member."""
+    """A fault kind: inject, wait for the effect (seconds allowed), recover; the engine holds and
+    then waits for the cluster to be healthy."""
 
     name: str
     describe: str
-    inject: Callable[[Database, Member], None]
-    effect: Callable[[Database, Member, float], dict[str, Any]]
-    recover: Callable[[Database, Member], None]
-    manual_recovery: bool = True  # False: the database recovers by itself (the recover step waits)
+    inject: Callable[[Target], dict[str, Any] | None]
+    effect: Callable[[Target, float], dict[str, Any]]
+    recover: Callable[[Target, float], dict[str, Any] | None]
 
 
-def _gone(db: Database, target: Member, timeout: float) -> dict[str, Any]:
+def _refuses(t: Target, timeout: float) -> dict[str, Any]:
     """The target's database no longer accepts connections (asked directly, not through the DCS,
     whose view of a killed member lasts until its ttl runs out)."""
     import psycopg
@@ -87,33 +110,65 @@ def _gone(db: Database, target: Member, timeout: float) -> dict[str, Any]:
 
     def down() -> bool:
         try:
-            with psycopg.connect(db.dsn(member=target.name, read_write=False), connect_timeout=2):
+            with psycopg.connect(t.db.dsn(member=t.member.name, read_write=False), connect_timeout=2):
                 return False
         except psycopg.OperationalError:
             return True
 
     waited, _ = wait_for(down, timeout=timeout, interval=0.2,
-                         what=f"{target.name} to refuse connections after the kill")
+                         what=f"{t.member.name} to refuse connections")
     return {"down_after_s": round(waited, 2)}
 
 
-def _nothing(db: Database, member: Member) -> None:
-    return None
+def _server_status(t: Target, status: str, timeout: float) -> float:
+    from ..waiting import wait_for
+
+    compute, server_id = t.compute(), t.server_id()
+    waited, _ = wait_for(lambda: compute.get_server(server_id).status == status, timeout=timeout, interval=1.0,
+                         what=f"server {t.member.name} to be {status}")
+    return round(waited, 2)
+
+
+def _stopped(t: Target, timeout: float) -> dict[str, Any]:
+    return {"shutoff_after_s": _server_status(t, "SHUTOFF", timeout), **_refuses(t, timeout)}
+
+
+def _start_again(t: Target, timeout: float, *, start: bool) -> dict[str, Any]:
+    """Server ACTIVE again (started if ``start``), then the member's services, retried until SSH answers."""
+    from ..waiting import wait_for
+
+    if start:
+        t.compute().start_server(t.server_id())
+    active = _server_status(t, "ACTIVE", timeout)
+    waited, _ = wait_for(lambda: t.db.restart(t.member.name) is None, timeout=timeout, interval=1.0,
+                         retry_on=(CloudError,), what=f"{t.member.name}'s services to start over SSH")
+    return {"active_after_s": active, "services_after_s": round(waited, 2)}
 
 
 REGISTRY: dict[str, Injector] = {
     "process-kill": Injector(
         "process-kill", "SIGKILL of the member's database server process; its manager restarts it in place",
-        inject=lambda db, m: db.kill_process(m.name),
-        effect=_gone,
-        recover=_nothing,
-        manual_recovery=False,
+        inject=lambda t: t.db.kill_process(t.member.name),
+        effect=_refuses,
+        recover=lambda t, timeout: None,  # Patroni does: the recovered step waits for it
     ),
     "member-kill": Injector(
         "member-kill", "SIGKILL of the member's database processes and their manager, started again after the hold",
-        inject=lambda db, m: db.kill(m.name),
-        effect=_gone,
-        recover=lambda db, m: db.restart(m.name),
+        inject=lambda t: t.db.kill(t.member.name),
+        effect=_refuses,
+        recover=lambda t, timeout: t.db.restart(t.member.name),
+    ),
+    "server-stop": Injector(
+        "server-stop", "the server stopped through Nova (graceful on real clouds: ACPI first), started after the hold",
+        inject=lambda t: (t.compute().stop_server(t.server_id()), {"graceful": True})[1],
+        effect=_stopped,
+        recover=lambda t, timeout: _start_again(t, timeout, start=True),
+    ),
+    "server-reboot-hard": Injector(
+        "server-reboot-hard", "a hard reboot through Nova; the member's services started when it is ACTIVE",
+        inject=lambda t: t.compute().reboot_server(t.server_id(), "HARD"),
+        effect=_refuses,
+        recover=lambda t, timeout: _start_again(t, timeout, start=False),
     ),
 }
 
@@ -122,11 +177,11 @@ def known_faults(extra: tuple[str, ...] = ()) -> list[str]:
     return sorted({*REGISTRY, *extra})
 
 
-def run_fault(injector: Injector, db: Database, target: Member, *, timeout: float, hold: float,
+def run_fault(injector: Injector, target: Target, *, timeout: float, hold: float,
               on_step: Callable[[FaultStep], None], clock: Callable[[], int] = lambda: 0,
               pause: Callable[[float], None] = time.sleep) -> FaultRun:
     """Inject, wait for the effect, hold, recover, wait for the cluster to be healthy; each step timed."""
-    run = FaultRun(injector.name, target.name)
+    run = FaultRun(injector.name, target.member.name)
 
     def step(name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
         start, at = time.time(), clock()
@@ -135,11 +190,11 @@ def run_fault(injector: Injector, db: Database, target: Member, *, timeout: floa
         run.steps.append(done)
         on_step(done)
 
-    step("inject", lambda: injector.inject(db, target))
+    step("inject", lambda: injector.inject(target))
     try:
-        step("effect", lambda: injector.effect(db, target, timeout))
+        step("effect", lambda: injector.effect(target, timeout))
         step("hold", lambda: pause(hold))
     finally:  # whatever happened, put the member back
-        step("recover", lambda: injector.recover(db, target))
-    step("recovered", lambda: {"rejoin_s": round(db.wait_healthy(timeout), 2)})
+        step("recover", lambda: injector.recover(target, timeout))
+    step("recovered", lambda: {"rejoin_s": round(target.db.wait_healthy(timeout), 2)})
     return run

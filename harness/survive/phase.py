@@ -32,7 +32,7 @@ from .checks import Thresholds, check_history
 from .faults import FAULTS_FILE, Faults, FaultWindow, Window, dump_faults
 from .history import HISTORY_FILE, HistoryWriter
 from .injectors import REGISTRY as FAULTS
-from .injectors import FaultRun, FaultStep, run_fault
+from .injectors import FaultRun, FaultStep, Target, run_fault
 from .workload import Limits, Workload, bank_total, prepare
 
 if TYPE_CHECKING:
@@ -110,8 +110,9 @@ def survive_phase(run: CloudRun) -> dict[str, Any]:
                 run.note("survive", "fault", fault=fault, target=member, step=step.step, start=step.start,
                          end=step.end, **step.details)
 
-            faults.append(run_fault(FAULTS[name], db, target, timeout=min(left(), survival.max_rejoin_s * 4),
-                                    hold=survival.hold_s, on_step=noted, clock=history.now, pause=_pause))
+            faults.append(run_fault(FAULTS[name], Target(db, target, run),
+                                    timeout=min(left(), survival.max_rejoin_s * 4), hold=survival.hold_s,
+                                    on_step=noted, clock=history.now, pause=_pause))
             _pause(survival.settle_s)
     finally:
         stuck = workload.stop(STOP_TIMEOUT)

@@ -9,7 +9,7 @@ import pytest
 
 from harness.errors import CloudError, PhaseTimeout
 from harness.stacks.base import Database, Health, Member
-from harness.survive.injectors import REGISTRY, FaultStep, known_faults, run_fault
+from harness.survive.injectors import REGISTRY, FaultStep, Target, known_faults, run_fault
 from harness.survive.phase import _target
 
 
@@ -59,7 +59,7 @@ def member(name: str, cloud: str, role: str = "replica") -> Member:
 def test_each_fault_runs_its_steps_in_order_on_both_clocks(fault: str, calls: list[str]) -> None:
     db, steps, ticks = Recorded(healthy_after=2.5), [], iter(range(0, 10**6, 100))
     paused: list[float] = []
-    run = run_fault(REGISTRY[fault], db, member("m1", "lab1"), timeout=5, hold=15, on_step=steps.append,
+    run = run_fault(REGISTRY[fault], Target(db, member("m1", "lab1")), timeout=5, hold=15, on_step=steps.append,
                     clock=lambda: next(ticks), pause=paused.append)
     assert db.calls == calls and paused == [15]
     assert [s.step for s in run.steps] == ["inject", "effect", "hold", "recover", "recovered"] == [
@@ -76,7 +76,8 @@ def test_the_member_is_put_back_even_when_its_effect_never_shows() -> None:
 
     db = Up()
     with pytest.raises(CloudError):
-        run_fault(REGISTRY["member-kill"], db, member("m1", "lab1"), timeout=1, hold=0, on_step=lambda s: None)
+        run_fault(REGISTRY["member-kill"], Target(db, member("m1", "lab1")), timeout=1, hold=0,
+                  on_step=lambda s: None)
     assert db.calls == ["kill m1", "restart m1"]
 
 
@@ -89,5 +90,5 @@ def test_the_target_is_the_leader_when_it_is_in_the_cloud_else_the_first_member(
 
 
 def test_stacks_add_their_own_fault_kinds() -> None:
-    assert known_faults() == ["member-kill", "process-kill"]
-    assert known_faults(("pod-delete",)) == ["member-kill", "pod-delete", "process-kill"]
+    assert known_faults() == ["member-kill", "process-kill", "server-reboot-hard", "server-stop"]
+    assert "pod-delete" in known_faults(("pod-delete",))

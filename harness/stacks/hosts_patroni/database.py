@@ -150,19 +150,22 @@ class PatroniDatabase(Database):
         self._svc(member, "kill-postgres")
 
     def restart(self, member: str) -> None:
+        # after a server stop or reboot nothing runs (no init system starts them): etcd first
+        if member in self.plan.etcd:
+            self._svc(member, "start", ok=(0, 3), service="etcd")
         self._svc(member, "start", ok=(0, 3))
 
-    def _svc(self, member: str, action: str, ok: tuple[int, ...] = (0,)) -> None:
+    def _svc(self, member: str, action: str, ok: tuple[int, ...] = (0,), service: str = "patroni") -> None:
         server = self._server(member)
         sudo = "" if server.ssh_user == "root" else "sudo -n "
         cmd = ["ssh", "-F", "/dev/null", "-i", str(self.ssh_key), "-o", "BatchMode=yes",
                *ssh_common_args(self.known_hosts).split(), f"{server.ssh_user}@{server.public_ip}",
-               f"{sudo}/usr/local/sbin/interop-svc patroni {action}"]
+               f"{sudo}/usr/local/sbin/interop-svc {service} {action}"]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=SSH_TIMEOUT)
         except subprocess.TimeoutExpired as exc:
-            raise CloudError(f"{member}: interop-svc patroni {action} over ssh took over {SSH_TIMEOUT:.0f}s",
+            raise CloudError(f"{member}: interop-svc {service} {action} over ssh took over {SSH_TIMEOUT:.0f}s",
                              cloud=server.cloud) from exc
         if r.returncode not in ok:
-            raise CloudError(f"{member}: interop-svc patroni {action} failed (rc {r.returncode}): "
+            raise CloudError(f"{member}: interop-svc {service} {action} failed (rc {r.returncode}): "
                              f"{(r.stderr or r.stdout).strip()[-300:]}", cloud=server.cloud)
