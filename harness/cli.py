@@ -464,7 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="re-run the survivability checkers on a stored history",
                        description="Check a survive history again: RUN (a run id under --reports-dir, or a run "
-                                   "directory) reads RUN/survive/history.jsonl, or give a history.jsonl file. "
+                                   "directory) reads RUN/survive/history.jsonl, or each cloud's turn, "
+                                   "RUN/survive/<cloud>/history.jsonl; or give a history.jsonl file. "
                                    "Fault windows come from faults.json beside it when present (or --faults). "
                                    "Prints one line per check (set, bank, unavailability, throughput-ratio, "
                                    "recovery-time, split-brain) with its value against its threshold. Thresholds "
