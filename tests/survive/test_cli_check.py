@@ -110,3 +110,14 @@ def test_a_threshold_out_of_range_is_a_usage_error(tmp_path: Path, capsys: pytes
         cli.main(["check", "RUN1", "--min-throughput-ratio", "1.5"])
     assert exit_.value.code == 2
     assert "--min-throughput-ratio: must be between 0 and 1, not 1.5" in capsys.readouterr().err
+
+
+def test_a_run_with_one_history_per_cloud_turn_checks_each(tmp_path: Path, run_cli: RunCli) -> None:
+    survive = tmp_path / "RUN3" / "survive"
+    for cloud, final in (("lab1", None), ("lab2", list(range(19)))):  # lab2's final read lost value 19
+        (survive / cloud).mkdir(parents=True)
+        (survive / cloud / "history.jsonl").write_text("".join(op.to_json() + "\n" for op in _workload(final)))
+    rc, out, err = run_cli("check", "RUN3", "--reports-dir", str(tmp_path))
+    assert rc == 1
+    assert out.count("interop: 21 operations in ") == 2 and f"{survive / 'lab2' / 'history.jsonl'}" in out
+    assert err.strip().startswith("1 of ") and err.strip().endswith("checks did not pass: set failed (lab2)")
