@@ -9,21 +9,26 @@ the memory figure. Targets (issue 11): under 10 s and under 1 GiB. Every verdict
 the synthetic history is correct by construction, so anything else is a checker bug (exit 1).
 (The throughput threshold is 0 here: the synthetic kill stops every write, as a lost leader does.)
 
-The live parts (baseline throughput of the workload against the lab's cluster; the harness's
-CPU next to the database's) are to come: see live_baseline() and live_cpu().
+--live (root; boots a 3-cloud x 2-server hosts-patroni cluster on this host as network
+namespaces, like bench_configure.py): the survive workload at each of --rates for --seconds:
+writes/s and operations/s achieved (the baseline throughput), and the harness's CPU (this
+process: every client thread) next to PostgreSQL's (every postgres process on the host). The
+client must not be the bottleneck: harness CPU / database CPU under 1.
 
-usage: python benchmarks/bench_survive.py [--checkers-only] [--operations N] [--keep DIR]
+usage: python benchmarks/bench_survive.py [--checkers-only | --live] [--operations N] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
 from harness.survive.faults import Faults, FaultWindow, Observation, dump_faults  # noqa: E402
-from harness.survive.history import NS, HistoryWriter, OpType  # noqa: E402
+from harness.survive.history import NS, HistoryWriter, OpType, read_history  # noqa: E402
 
 TARGET_S, TARGET_BYTES = 10.0, 1 << 30
 CLIENTS, ACCOUNTS, TOTAL = 8, 10, 10_000
@@ -167,21 +172,111 @@ def checkers_only(operations: int, keep: Path | None) -> int:
     return 0
 
 
-def live_baseline() -> None:
-    """To come: the workload's baseline throughput against the lab's cluster (needs the lab)."""
-    raise NotImplementedError("the live survive benchmark needs the workload; not built yet")
+def _postgres_cpu() -> float:
+    """CPU seconds (user + system) of every postgres process on this host: the lab's servers are
+    network namespaces on it, so their databases are host processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        if name == "postgres":
+            fields = text[text.rindex(")") + 2:].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
-def live_cpu() -> None:
-    """To come: the harness's CPU next to the database's while the workload runs (the client must
-    not be the bottleneck)."""
-    raise NotImplementedError("the live survive benchmark needs the workload; not built yet")
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def live(rates: list[float], seconds: float, clients: int) -> int:
+    """A 3-cloud x 2-server hosts-patroni cluster on this host (tests/stacks' VM clouds, as
+    bench_configure.py), then the survive workload at each rate: writes/s achieved, and the
+    harness's CPU (this process, every client thread) next to the database's."""
+    sys.path[:0] = [str(ROOT / "tests" / "stacks"), str(ROOT / "tests")]
+    from pipelines import cloud_run
+    from vm_clouds import VmClouds
+
+    from harness.challenge import Challenge
+    from harness.record import RunDir, new_run_id
+    from harness.stacks.hosts_patroni.names import PINS_FILE
+    from harness.survive.checks import Thresholds, check_history
+    from harness.survive.workload import Limits, Workload, bank_total, prepare
+    from interop_lab.image import ensure_image, load_image
+
+    ensure_image(load_image([PINS_FILE]))
+    base = Path(tempfile.mkdtemp(prefix="bench-survive-"))
+    key = base / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    clouds = {f"bench{i}": 2 for i in range(1, 4)}
+    lab = VmClouds(base / "vms", key, ext_octet=33, tenant_base=20)
+    try:
+        facts = lab.boot(clouds)
+        rd = RunDir(base / "reports", new_run_id()).create()
+        rd.append("run-start", run_id=rd.run_id, clouds=list(clouds))
+        challenge = Challenge.model_validate({"clouds": {c: {} for c in clouds}})
+        runs = {c: cloud_run(challenge, c, rd.path) for c in clouds}
+        for c, run in runs.items():
+            run.facts.update(servers=facts[c], ssh_key=str(key))
+        for phase in ("configure", "deploy"):
+            errors: dict[str, BaseException] = {}
+
+            def one(cloud: str, phase: str = phase, errors: dict[str, BaseException] = errors) -> None:
+                try:
+                    runs[cloud].run_phase(phase)
+                except BaseException as exc:
+                    errors[cloud] = exc
+
+            threads = [threading.Thread(target=one, args=(c,)) for c in clouds]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(900)
+            if errors:
+                print(f"{phase} failed: {errors}")
+                return 1
+        db = runs["bench1"].state["database"]
+        prepare(db.dsn())
+        print("\n" + " ".join(f"{h:>{w}}" for h, w in (("rate asked", 10), ("writes/s", 9), ("ops/s", 7),
+                                                     ("harness CPU", 12), ("postgres CPU", 13), ("ratio", 6))))
+        worst = 0.0
+        for i, rate in enumerate(rates):
+            path = base / f"history-{i}.jsonl"
+            with HistoryWriter(path) as history:
+                own, pg = _own_cpu(), _postgres_cpu()
+                workload = Workload(db.dsn(), history, cloud="bench1", prefix=f"bench-{i}-",
+                                    limits=Limits(clients=clients, rate=rate, max_seconds=seconds + 5)).start()
+                time.sleep(seconds)
+                workload.stop(30)
+                own, pg = _own_cpu() - own, _postgres_cpu() - pg
+                workload.final_reads()
+            report = check_history(path, None, Thresholds(0, 30, 0.0, bank_total=bank_total()))
+            writes = sum(1 for op in read_history(path) if op.type == "ok" and op.f in ("add", "transfer"))
+            ops = sum(1 for op in read_history(path) if op.type != "invoke")
+            ratio = own / pg if pg else float("inf")
+            worst = max(worst, ratio)
+            print(f"{rate:10.0f} {writes / seconds:9.1f} {ops / seconds:7.1f} {own:11.2f}s {pg:12.2f}s {ratio:6.2f}"
+                  f"  checks: {', '.join(f'{s.verdict.check} {s.verdict.outcome}' for s in report.verdicts)}")
+        print(f"\nharness CPU / database CPU, worst: {worst:.2f} (the client must not be the bottleneck: "
+              f"target < 1) -> {'OK' if worst < 1 else 'MISSED'}")
+        return 0
+    finally:
+        lab.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkers-only", action="store_true",
-                        help="only the checkers on a synthetic history (the default until the live parts exist)")
+    parser.add_argument("--checkers-only", action="store_true", help="only the checkers on a synthetic history")
+    parser.add_argument("--live", action="store_true",
+                        help="also the workload against a 3-cloud cluster on this host (root; about 3 minutes)")
+    parser.add_argument("--rates", default="40,200,1000", help="workload rates to try, ops/s (default 40,200,1000)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per rate (default 20)")
+    parser.add_argument("--clients", type=int, default=4, help="client threads (default 4)")
     parser.add_argument("--operations", type=int, default=1_000_000, help="history lines (default 1,000,000)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="write the history here and keep it")
     parser.add_argument("--child", nargs=2, metavar=("HISTORY", "FAULTS"), help=argparse.SUPPRESS)
@@ -189,8 +284,10 @@ def main() -> None:
     if args.child:
         child(Path(args.child[0]), Path(args.child[1]))
         return
-    # the live parts (live_baseline, live_cpu) go here, run when a lab is up and --checkers-only is not given
-    sys.exit(checkers_only(args.operations, args.keep))
+    rc = checkers_only(args.operations, args.keep)
+    if args.live and not args.checkers_only:
+        rc = max(rc, live([float(r) for r in args.rates.split(",")], args.seconds, args.clients))
+    sys.exit(rc)
 
 
 if __name__ == "__main__":

@@ -92,3 +92,17 @@ def test_the_target_is_the_leader_when_it_is_in_the_cloud_else_the_first_member(
 def test_stacks_add_their_own_fault_kinds() -> None:
     assert known_faults() == ["member-kill", "process-kill", "server-reboot-hard", "server-stop"]
     assert "pod-delete" in known_faults(("pod-delete",))
+
+
+def test_survive_is_skipped_with_the_reason_when_the_challenge_turns_it_off(tmp_path: Any) -> None:
+    from pipelines import cloud_run
+
+    from harness.challenge import Challenge
+    from harness.errors import SkipCloud
+
+    challenge = Challenge.model_validate({"clouds": {"lab1": {}}, "survival": {"enabled": False}})
+    run_dir = tmp_path / "reports" / "20261206T000000Z-ab12"
+    run_dir.mkdir(parents=True)
+    run = cloud_run(challenge, "lab1", run_dir)
+    with pytest.raises(SkipCloud, match=r"survival is off in the challenge file \(survival.enabled: false\)"):
+        run.run_phase("survive")
