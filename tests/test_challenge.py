@@ -122,7 +122,7 @@ def test_survival_defaults_and_an_unknown_fault_named_with_its_field(tmp_path):
     assert ch.survival.enabled and ch.survival.faults == ["process-kill", "server-stop"]
     assert (ch.survival.max_lost_writes, ch.survival.hold_s) == (0, 15.0)
     with pytest.raises(ConfigError, match=r"challenge.yaml: survival: faults: unknown fault 'pod-delete' "
-                                          r"\(known for stack hosts-patroni: member-kill, process-kill, server-reboot-hard, server-stop\)"):
+                                          r"\(known for stack hosts-patroni: cloud-cut, member-kill, process-kill, server-reboot-hard, server-stop\)"):
         load_challenge(write(tmp_path, "clouds: {a: {}}\nsurvival: {faults: [pod-delete]}"))
     cockroach = load_challenge(write(tmp_path, "stack: k8s-cockroach\nclouds: {a: {}}\nsurvival: {faults: [pod-delete]}"))
     assert cockroach.survival.faults == ["pod-delete"]  # the stack adds its own kinds

@@ -54,7 +54,9 @@ class FaultRun:
 
     @property
     def injected_ns(self) -> int:
-        return self.steps[0].clock_start
+        """When the fault is in force: the end of the inject step (a cut of many rules takes seconds,
+        and writes acknowledged before the last rule went are the cluster's, not the cut side's)."""
+        return self.steps[0].clock_end
 
     @property
     def healed_ns(self) -> int | None:
@@ -145,7 +147,29 @@ def _start_again(t: Target, timeout: float, *, start: bool) -> dict[str, Any]:
     return {"active_after_s": active, "services_after_s": round(waited, 2)}
 
 
+def _cut(t: Target) -> dict[str, Any]:
+    from .cut import cut
+
+    done = cut(t.run, t.member.cloud)
+    t.run.state["survive-cut"] = done
+    return {"rules_removed": done.count()}
+
+
+def _heal(t: Target, timeout: float) -> dict[str, Any]:
+    from .cut import heal
+
+    done = t.run.state.pop("survive-cut", None)
+    return {"rules_restored": heal(t.run, done) if done is not None else 0}
+
+
 REGISTRY: dict[str, Injector] = {
+    "cloud-cut": Injector(
+        "cloud-cut", "the cloud's nodes and the other clouds' stop admitting each other (security groups), "
+                     "healed after the hold",
+        inject=_cut,
+        effect=lambda t, timeout: {},
+        recover=_heal,
+    ),
     "process-kill": Injector(
         "process-kill", "SIGKILL of the member's database server process; its manager restarts it in place",
         inject=lambda t: t.db.kill_process(t.member.name),

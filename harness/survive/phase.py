@@ -23,13 +23,16 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from .. import cancel
 from ..errors import CloudError, ConfigError
 from ..provision.pipeline import SURVIVE_DONE as DONE
 from ..rendezvous import DirRendezvous
 from ..stacks.base import Member
+from ..waiting import wait_for
 from .checks import Thresholds, check_history
-from .faults import FAULTS_FILE, Faults, FaultWindow, Window, dump_faults
+from .faults import CUT_KIND, FAULTS_FILE, Faults, FaultWindow, Observation, Window, dump_faults
 from .history import HISTORY_FILE, HistoryWriter
 from .injectors import REGISTRY as FAULTS
 from .injectors import FaultRun, FaultStep, Target, run_fault
@@ -68,6 +71,17 @@ def _pause(seconds: float) -> None:
 
 
 
+def _observe(db: Any, history: HistoryWriter, samples: int = 3) -> list[Observation]:
+    """Every member's role and timeline, a few times a second apart (bounded)."""
+    seen: list[Observation] = []
+    for i in range(samples):
+        now = history.now()
+        seen += [Observation(now, m.name, m.role, m.timeline) for m in db.members()]
+        if i < samples - 1:
+            _pause(1.0)
+    return seen
+
+
 def survive_phase(run: CloudRun) -> dict[str, Any]:
     stack = run.pipeline.stack
     survival = run.challenge.survival
@@ -91,50 +105,68 @@ def survive_phase(run: CloudRun) -> dict[str, Any]:
         raise CloudError(f"clouds {', '.join(turn.missing)} did not finish their turn in time", cloud=run.cloud,
                          phase="survive")
 
-    dsn = db.dsn()
-    prepare(dsn)
-    hosts = {m.host: m.name for m in db.members()}
-    where = run.rundir.path / "survive" / run.cloud
-    history = HistoryWriter(where / HISTORY_FILE)
-    limits = Limits(clients=survival.clients, rate=survival.rate, max_seconds=left())
-    workload = Workload(dsn, history, cloud=run.cloud, prefix=f"{run.rundir.run_id}-{run.cloud}-", limits=limits,
-                        node_of=hosts.get).start()
-    faults: list[FaultRun] = []
+    published = False
     try:
-        _pause(survival.baseline_s)
-        baseline_end = history.now()
-        for name in survival.faults:
-            target = _target(db.members(), run.cloud)
+        dsn = db.dsn()
+        def prepared() -> bool:
+            prepare(dsn)
+            return True
 
-            def noted(step: FaultStep, fault: str = name, member: str = target.name) -> None:
-                run.note("survive", "fault", fault=fault, target=member, step=step.step, start=step.start,
-                         end=step.end, **step.details)
+        wait_for(prepared, timeout=min(60.0, left()), interval=1.0,
+                 retry_on=(psycopg.OperationalError,), what="a writable member to create the workload's tables")
+        members = db.members()
+        hosts, clouds_of = {m.host: m.name for m in members}, {m.name: m.cloud for m in members}
+        where = run.rundir.path / "survive" / run.cloud
+        history = HistoryWriter(where / HISTORY_FILE)
+        limits = Limits(clients=survival.clients, rate=survival.rate, max_seconds=left())
+        workload = Workload(dsn, history, cloud=run.cloud, prefix=f"{run.rundir.run_id}-{run.cloud}-", limits=limits,
+                            node_of=hosts.get, cloud_of=clouds_of.get).start()
+        faults: list[FaultRun] = []
+        observations: list[Observation] = []
+        try:
+            _pause(survival.baseline_s)
+            baseline_end = history.now()
+            for name in survival.faults:
+                target = _target(db.members(), run.cloud)
 
-            faults.append(run_fault(FAULTS[name], Target(db, target, run),
-                                    timeout=min(left(), survival.max_rejoin_s * 4), hold=survival.hold_s,
-                                    on_step=noted, clock=history.now, pause=_pause))
-            _pause(survival.settle_s)
+                def noted(step: FaultStep, fault: str = name, member: str = target.name) -> None:
+                    run.note("survive", "fault", fault=fault, target=member, step=step.step, start=step.start,
+                             end=step.end, **step.details)
+
+                faults.append(run_fault(FAULTS[name], Target(db, target, run),
+                                        timeout=min(left(), survival.max_rejoin_s * 4), hold=survival.hold_s,
+                                        on_step=noted, clock=history.now, pause=_pause))
+                if name == CUT_KIND:  # after the heal: who leads, on which timeline (the split-brain check)
+                    observations += _observe(db, history)
+                _pause(survival.settle_s)
+        finally:
+            stuck = workload.stop(STOP_TIMEOUT)
+        try:
+            workload.final_reads()
+        finally:
+            history.close()
+        windows = Faults(baseline=Window(0, baseline_end),
+                         faults=tuple(FaultWindow(f"{run.cloud} {f.fault} {f.target}", f.fault, run.cloud,
+                                                  f.injected_ns,
+                                                  f.healed_ns if f.healed_ns is not None else history.now())
+                                      for f in faults),
+                         observations=tuple(observations))
+        dump_faults(windows, where / FAULTS_FILE)
+        report = check_history(where / HISTORY_FILE, windows, Thresholds.of(survival, bank_total=bank_total()))
+        for scoped in report.verdicts:
+            run.rundir.append("check", cloud=run.cloud, phase="survive", scope=scoped.cloud or "cluster",
+                              **scoped.verdict.event_fields())
+        rejoin = [s.details.get("rejoin_s") for f in faults for s in f.steps if s.step == "recovered"]
+        samples = where / "samples.json"
+        samples.write_text(json.dumps([x._asdict() for x in report.samples]) + "\n")
+        verdicts = [s.verdict for s in report.verdicts]
+        rv.publish(DONE, run.cloud, {"checks": {v.check: v.outcome for v in verdicts}})
+        published = True
     finally:
-        stuck = workload.stop(STOP_TIMEOUT)
-    try:
-        workload.final_reads()
-    finally:
-        history.close()
-    windows = Faults(baseline=Window(0, baseline_end),
-                     faults=tuple(FaultWindow(f"{run.cloud} {f.fault} {f.target}", f.fault, run.cloud, f.injected_ns,
-                                              f.healed_ns if f.healed_ns is not None else history.now())
-                                  for f in faults))
-    dump_faults(windows, where / FAULTS_FILE)
-    report = check_history(where / HISTORY_FILE, windows, Thresholds.of(survival, bank_total=bank_total()))
-    for scoped in report.verdicts:
-        run.rundir.append("check", cloud=run.cloud, phase="survive", scope=scoped.cloud or "cluster",
-                          **scoped.verdict.event_fields())
-    rejoin = [s.details.get("rejoin_s") for f in faults for s in f.steps if s.step == "recovered"]
-    samples = where / "samples.json"
-    samples.write_text(json.dumps([x._asdict() for x in report.samples]) + "\n")
-    verdicts = [s.verdict for s in report.verdicts]
-    rv.publish(DONE, run.cloud, {"checks": {v.check: v.outcome for v in verdicts}})
-    everyone = rv.gather(DONE, clouds, timeout=left(), me=run.cloud)
+        if not published:  # this turn failed: say so, the next cloud goes on
+            rv.withdraw(DONE, run.cloud, "its survive turn failed")
+        # this cloud's servers serve the later turns: keep them until every cloud's turn is over
+        everyone = rv.gather(DONE, clouds, timeout=left())
 
     details.update(operations=report.operations, faults=[f.as_window() for f in faults], rejoin_s=rejoin,
                    checks={v.check: f"{v.outcome}, {v.figure()}: {v.reason}" for v in verdicts},

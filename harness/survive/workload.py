@@ -74,9 +74,11 @@ class Client:
     def __init__(self, process: int, dsn: str, node_of: Callable[[str], str | None], history: HistoryWriter,
                  cloud: str) -> None:
         self.process, self.dsn, self.node_of, self.history, self.cloud = process, dsn, node_of, history, cloud
+        self.cloud_of: Callable[[str], str | None] = lambda node: None
         self.conn: Any = None
         self.node: str | None = None
         self.warnings: list[str] = []
+        self.node_cloud: str | None = None
 
     def _connect(self) -> Any:
         import psycopg
@@ -85,6 +87,7 @@ class Client:
             self.conn = psycopg.connect(self.dsn, autocommit=False)
             self.conn.add_notice_handler(lambda diag: self.warnings.append(str(diag.message_primary or "")))
             self.node = self.node_of(str(self.conn.info.host))
+            self.node_cloud = self.cloud_of(self.node) if self.node else None
         return self.conn
 
     def close(self) -> None:
@@ -142,9 +145,12 @@ class Client:
                     attempt += 1
                     time.sleep(0.05 * 2 ** attempt * random.random())
                     continue
-                self.history.complete(op, "fail" if out.kind == "fail" else "info", node=self.node)
+                self.history.complete(op, "fail" if out.kind == "fail" else "info", node=self.node,
+                                      cloud=self.node_cloud)
                 return False
-            self.history.complete(op, "ok", result if result is not None else value, node=self.node)
+            # the completion carries the serving node's cloud: a cut cloud must acknowledge nothing
+            self.history.complete(op, "ok", result if result is not None else value, node=self.node,
+                                  cloud=self.node_cloud)
             return True
 
 
@@ -199,9 +205,10 @@ class Workload:
     """Clients in threads until :meth:`stop` (or a bound), then the final reads."""
 
     def __init__(self, dsn: str, history: HistoryWriter, *, cloud: str, prefix: str, limits: Limits,
-                 node_of: Callable[[str], str | None] = lambda host: None) -> None:
+                 node_of: Callable[[str], str | None] = lambda host: None,
+                 cloud_of: Callable[[str], str | None] = lambda node: None) -> None:
         self.dsn, self.history, self.cloud, self.prefix = dsn, history, cloud, prefix
-        self.limits, self.node_of = limits, node_of
+        self.limits, self.node_of, self.cloud_of = limits, node_of, cloud_of
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._count = 0
@@ -226,6 +233,7 @@ class Workload:
 
     def _client(self, process: int, deadline: float, interval: float) -> None:
         client = Client(process, self.dsn, self.node_of, self.history, self.cloud)
+        client.cloud_of = self.cloud_of
         rng = random.Random(process)
         try:
             next_at = time.monotonic()
@@ -260,6 +268,7 @@ class Workload:
     def final_reads(self, attempts: int = 10) -> None:
         """The set and the bank as the cluster has them now (retried, bounded: it may still heal)."""
         client = Client(self.limits.clients, self.dsn, self.node_of, self.history, self.cloud)
+        client.cloud_of = self.cloud_of
         try:
             for body in (_read_set(self.prefix), _read_bank):
                 for attempt in range(attempts):

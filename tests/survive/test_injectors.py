@@ -65,7 +65,7 @@ def test_each_fault_runs_its_steps_in_order_on_both_clocks(fault: str, calls: li
     assert [s.step for s in run.steps] == ["inject", "effect", "hold", "recover", "recovered"] == [
         s.step for s in steps]
     assert all(isinstance(s, FaultStep) and s.start <= s.end and s.clock_start <= s.clock_end for s in run.steps)
-    assert run.injected_ns == run.steps[0].clock_start and run.healed_ns == run.steps[3].clock_start
+    assert run.injected_ns == run.steps[0].clock_end and run.healed_ns == run.steps[3].clock_start
     assert run.steps[-1].details == {"rejoin_s": 2.5}
 
 
@@ -90,7 +90,7 @@ def test_the_target_is_the_leader_when_it_is_in_the_cloud_else_the_first_member(
 
 
 def test_stacks_add_their_own_fault_kinds() -> None:
-    assert known_faults() == ["member-kill", "process-kill", "server-reboot-hard", "server-stop"]
+    assert known_faults() == ["cloud-cut", "member-kill", "process-kill", "server-reboot-hard", "server-stop"]
     assert "pod-delete" in known_faults(("pod-delete",))
 
 
