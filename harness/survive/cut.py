@@ -54,14 +54,15 @@ def _network(run: Any, cloud: str) -> Any:
     return conn.network
 
 
-def cut(run: Any, cloud: str) -> Cut:
-    """Cut ``cloud`` off the run's other clouds (both directions)."""
+def cut(run: Any, done: Cut) -> Cut:
+    """Cut ``done.cloud`` off the run's other clouds (both directions), recording in ``done``
+    each cloud's rules before removing them: a cut that fails halfway is healed all the same."""
+    cloud = done.cloud
     addresses = _addresses(run)
     if cloud not in addresses or len(addresses) < 2:
         raise CloudError(f"cannot cut {cloud}: the run's node addresses are not all known ({sorted(addresses)})",
                          cloud=cloud, phase="survive")
     theirs = set().union(*(a for c, a in addresses.items() if c != cloud))
-    done = Cut(cloud)
     for other in addresses:
         network = _network(run, other)
         sg = network.find_security_group(Names.for_run(run.rundir.run_id, other).of("sg"), ignore_missing=True)
@@ -78,11 +79,15 @@ def cut(run: Any, cloud: str) -> Cut:
 
 
 def heal(run: Any, done: Cut) -> int:
-    """Put back every rule the cut removed; how many."""
+    """Put back every rule the cut removed; how many. Closes the other clouds' connections."""
     made = 0
-    for other, (sg_id, bodies) in done.removed.items():
-        network = _network(run, other)
-        for body in bodies:
-            network.create_security_group_rule(security_group_id=sg_id, **body)
-            made += 1
+    try:
+        for other, (sg_id, bodies) in done.removed.items():
+            network = _network(run, other)
+            for body in bodies:
+                network.create_security_group_rule(security_group_id=sg_id, **body)
+                made += 1
+    finally:
+        for conn in run.state.pop("survive-conns", {}).values():
+            conn.close()
     return made

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import CloudError
 from ..stacks.base import Database, Member
+from ..waiting import wait_for
 
 
 @dataclass
@@ -108,8 +109,6 @@ def _refuses(t: Target, timeout: float) -> dict[str, Any]:
     whose view of a killed member lasts until its ttl runs out)."""
     import psycopg
 
-    from ..waiting import wait_for
-
     def down() -> bool:
         try:
             with psycopg.connect(t.db.dsn(member=t.member.name, read_write=False), connect_timeout=2):
@@ -123,7 +122,6 @@ def _refuses(t: Target, timeout: float) -> dict[str, Any]:
 
 
 def _server_status(t: Target, status: str, timeout: float) -> float:
-    from ..waiting import wait_for
 
     compute, server_id = t.compute(), t.server_id()
     waited, _ = wait_for(lambda: compute.get_server(server_id).status == status, timeout=timeout, interval=1.0,
@@ -137,7 +135,6 @@ def _stopped(t: Target, timeout: float) -> dict[str, Any]:
 
 def _start_again(t: Target, timeout: float, *, start: bool) -> dict[str, Any]:
     """Server ACTIVE again (started if ``start``), then the member's services, retried until SSH answers."""
-    from ..waiting import wait_for
 
     if start:
         t.compute().start_server(t.server_id())
@@ -148,11 +145,10 @@ def _start_again(t: Target, timeout: float, *, start: bool) -> dict[str, Any]:
 
 
 def _cut(t: Target) -> dict[str, Any]:
-    from .cut import cut
+    from .cut import Cut, cut
 
-    done = cut(t.run, t.member.cloud)
-    t.run.state["survive-cut"] = done
-    return {"rules_removed": done.count()}
+    done = t.run.state["survive-cut"] = Cut(t.member.cloud)  # before cutting: the heal needs it
+    return {"rules_removed": cut(t.run, done).count()}
 
 
 def _heal(t: Target, timeout: float) -> dict[str, Any]:

@@ -69,8 +69,6 @@ def _pause(seconds: float) -> None:
         time.sleep(min(0.5, left))
 
 
-
-
 def _observe(db: Any, history: HistoryWriter, samples: int = 3) -> list[Observation]:
     """Every member's role and timeline, a few times a second apart (bounded)."""
     seen: list[Observation] = []
@@ -108,6 +106,7 @@ def survive_phase(run: CloudRun) -> dict[str, Any]:
     published = False
     try:
         dsn = db.dsn()
+
         def prepared() -> bool:
             prepare(dsn)
             return True

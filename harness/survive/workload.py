@@ -72,9 +72,9 @@ class Client:
     """One connection and the operations it runs; reconnects (bounded) after the connection broke."""
 
     def __init__(self, process: int, dsn: str, node_of: Callable[[str], str | None], history: HistoryWriter,
-                 cloud: str) -> None:
+                 cloud: str, cloud_of: Callable[[str], str | None] = lambda node: None) -> None:
         self.process, self.dsn, self.node_of, self.history, self.cloud = process, dsn, node_of, history, cloud
-        self.cloud_of: Callable[[str], str | None] = lambda node: None
+        self.cloud_of = cloud_of
         self.conn: Any = None
         self.node: str | None = None
         self.warnings: list[str] = []
@@ -224,6 +224,9 @@ class Workload:
             t.start()
         return self
 
+    def _new_client(self, process: int) -> Client:
+        return Client(process, self.dsn, self.node_of, self.history, self.cloud, self.cloud_of)
+
     def _next(self) -> int | None:
         with self._count_lock:
             if self._count >= self.limits.max_ops:
@@ -232,8 +235,7 @@ class Workload:
             return self._count
 
     def _client(self, process: int, deadline: float, interval: float) -> None:
-        client = Client(process, self.dsn, self.node_of, self.history, self.cloud)
-        client.cloud_of = self.cloud_of
+        client = self._new_client(process)
         rng = random.Random(process)
         try:
             next_at = time.monotonic()
@@ -267,8 +269,7 @@ class Workload:
 
     def final_reads(self, attempts: int = 10) -> None:
         """The set and the bank as the cluster has them now (retried, bounded: it may still heal)."""
-        client = Client(self.limits.clients, self.dsn, self.node_of, self.history, self.cloud)
-        client.cloud_of = self.cloud_of
+        client = self._new_client(self.limits.clients)  # a process of its own, after the clients'
         try:
             for body in (_read_set(self.prefix), _read_bank):
                 for attempt in range(attempts):
