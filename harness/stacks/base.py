@@ -139,6 +139,8 @@ class Stack:
     the stack's row for the report (column -> lines of text), or None; ``report_title`` heads
     that table. ``image_file`` is a YAML file with an ``image:``
     mapping (apt packages, venvs) a cloud image needs; the lab bakes it into its servers.
+    ``faults`` names the stack's own fault kinds; ``injectors`` (lazily, see :func:`lazy`) returns
+    their :class:`harness.survive.injectors.Injector` by name.
     """
 
     name: str
@@ -147,6 +149,7 @@ class Stack:
     phases: tuple[Phase, ...] = ()
     rendezvous: tuple[str, ...] = ()
     faults: tuple[str, ...] = ()
+    injectors: Callable[[], Mapping[str, Any]] | None = None
     database: Callable[[CloudRun], Database] | None = None
     report_rows: Callable[[Mapping[str, Mapping[str, Any]]], dict[str, list[str]] | None] | None = None
     report_title: str = ""
@@ -240,6 +243,11 @@ class Database(abc.ABC):
         """SIGKILL of the member's database server process alone, its manager left running
         (Patroni restarts PostgreSQL in place). Stacks without such a manager do not offer it."""
         raise NotImplementedError(f"{type(self).__name__} cannot kill the database process alone")
+
+    def reaches(self, member: str, other: str, timeout: float = 2.0) -> bool:
+        """Whether ``member``'s server opens a new connection to ``other``'s database port now
+        (how a partition is seen to be in force). Stacks that cannot ask their servers do not offer it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot probe between its members")
 
     @abc.abstractmethod
     def restart(self, member: str) -> None:

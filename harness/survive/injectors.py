@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CloudError
+from ..errors import CloudError, PhaseTimeout
 from ..stacks.base import Database, Member
 from ..waiting import wait_for
 
@@ -49,15 +49,19 @@ class FaultRun:
     fault: str
     target: str
     steps: list[FaultStep] = field(default_factory=list)
+    in_force_after: str = "inject"  # the step whose end puts the fault in force
 
     def _step(self, name: str) -> FaultStep | None:
         return next((s for s in self.steps if s.step == name), None)
 
     @property
     def injected_ns(self) -> int:
-        """When the fault is in force: the end of the inject step (a cut of many rules takes seconds,
-        and writes acknowledged before the last rule went are the cluster's, not the cut side's)."""
-        return self.steps[0].clock_end
+        """When the fault is in force, on the history's clock: the end of the inject step, or of
+        the effect step for faults that are only in force once seen (a cut: security-group agents
+        apply rules seconds after the API accepted them, and writes acknowledged meanwhile are
+        the whole cluster's, not the cut side's)."""
+        step = self._step(self.in_force_after) or self.steps[0]
+        return step.clock_end
 
     @property
     def healed_ns(self) -> int | None:
@@ -102,6 +106,7 @@ class Injector:
     inject: Callable[[Target], dict[str, Any] | None]
     effect: Callable[[Target, float], dict[str, Any]]
     recover: Callable[[Target, float], dict[str, Any] | None]
+    in_force_after: str = "inject"  # or "effect": the fault is in force only once its effect is seen
 
 
 def _refuses(t: Target, timeout: float) -> dict[str, Any]:
@@ -151,6 +156,37 @@ def _cut(t: Target) -> dict[str, Any]:
     return {"rules_removed": cut(t.run, done).count()}
 
 
+def _partitioned(t: Target, timeout: float) -> dict[str, Any]:
+    """The cut is in force: the target's server opens no new connection to any node of the
+    other clouds, nor does one node of each other cloud to it. The firewall that refuses new
+    connections has by then ended the established ones (Neutron's agents and the lab's alike
+    delete the conntrack entries a removed rule no longer allows)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    members = t.db.members()
+    others = sorted((m for m in members if m.cloud != t.member.cloud), key=lambda m: m.name)
+    if not others:
+        raise CloudError(f"cannot see a cut of {t.member.cloud}: no member in another cloud", cloud=t.member.cloud,
+                         phase="survive")
+    firsts = {m.cloud: m.name for m in reversed(others)}
+    pairs = [(t.member.name, m.name) for m in others] + [(name, t.member.name) for name in sorted(firsts.values())]
+    open_pairs: list[tuple[str, str]] = []
+
+    def cut_off() -> bool:
+        with ThreadPoolExecutor(max_workers=min(8, len(pairs))) as pool:
+            answers = list(pool.map(lambda p: t.db.reaches(*p), pairs))
+        open_pairs[:] = [p for p, reached in zip(pairs, answers, strict=True) if reached]
+        return not open_pairs
+
+    try:
+        waited, _ = wait_for(cut_off, timeout=timeout, interval=0.2,
+                             what=f"the cut of {t.member.cloud} to be in force (no new connection across it)")
+    except PhaseTimeout as exc:
+        raise PhaseTimeout(f"{exc}; still open: {', '.join(f'{a} -> {b}' for a, b in open_pairs)}",
+                           cloud=t.member.cloud, phase="survive") from exc
+    return {"in_force_after_s": round(waited, 2), "probes": len(pairs)}
+
+
 def _heal(t: Target, timeout: float) -> dict[str, Any]:
     from .cut import heal
 
@@ -163,8 +199,9 @@ REGISTRY: dict[str, Injector] = {
         "cloud-cut", "the cloud's nodes and the other clouds' stop admitting each other (security groups), "
                      "healed after the hold",
         inject=_cut,
-        effect=lambda t, timeout: {},
+        effect=_partitioned,
         recover=_heal,
+        in_force_after="effect",
     ),
     "process-kill": Injector(
         "process-kill", "SIGKILL of the member's database server process; its manager restarts it in place",
@@ -201,7 +238,7 @@ def run_fault(injector: Injector, target: Target, *, timeout: float, hold: float
               on_step: Callable[[FaultStep], None], clock: Callable[[], int] = lambda: 0,
               pause: Callable[[float], None] = time.sleep) -> FaultRun:
     """Inject, wait for the effect, hold, recover, wait for the cluster to be healthy; each step timed."""
-    run = FaultRun(injector.name, target.member.name)
+    run = FaultRun(injector.name, target.member.name, in_force_after=injector.in_force_after)
 
     def step(name: str, fn: Callable[[], dict[str, Any] | None]) -> None:
         start, at = time.time(), clock()

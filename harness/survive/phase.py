@@ -85,9 +85,11 @@ def survive_phase(run: CloudRun) -> dict[str, Any]:
     survival = run.challenge.survival
     if stack.database is None:
         raise ConfigError(f"stack {stack.name} gives no database", cloud=run.cloud, phase="survive")
-    unknown = [f for f in survival.faults if f not in FAULTS]
+    injectors = {**FAULTS, **(stack.injectors() if stack.injectors is not None else {})}
+    unknown = [f for f in survival.faults if f not in injectors]
     if unknown:
-        raise ConfigError(f"survival.faults: {', '.join(unknown)} not available (known: {', '.join(sorted(FAULTS))})",
+        known = ", ".join(sorted(injectors))
+        raise ConfigError(f"survival.faults: {', '.join(unknown)} not available (known: {known})",
                           cloud=run.cloud, phase="survive")
     db = stack.database(run)
     deadline = time.monotonic() + run.challenge.timeout("survive")
@@ -132,7 +134,7 @@ def survive_phase(run: CloudRun) -> dict[str, Any]:
                     run.note("survive", "fault", fault=fault, target=member, step=step.step, start=step.start,
                              end=step.end, **step.details)
 
-                faults.append(run_fault(FAULTS[name], Target(db, target, run),
+                faults.append(run_fault(injectors[name], Target(db, target, run),
                                         timeout=min(left(), survival.max_rejoin_s * 4), hold=survival.hold_s,
                                         on_step=noted, clock=history.now, pause=_pause))
                 if name == CUT_KIND:  # after the heal: who leads, on which timeline (the split-brain check)

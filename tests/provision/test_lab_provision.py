@@ -170,6 +170,38 @@ def test_the_whole_challenge_passes_on_every_cloud_and_leaves_nothing(lab: dict[
     print(f"3 clouds provision+teardown in {time.monotonic() - t0:.1f}s (whole `interop run`)")
 
 
+def test_cloud_cut_of_each_cloud_heals_with_one_leader_one_timeline_and_no_cut_side_write(
+        lab: dict[str, Any], tmp_path: Path) -> None:
+    """survival.faults [cloud-cut]: each cloud in its turn is cut off the others through the security
+    groups, seen to be cut (no new connection across), held, healed: while cut its side acknowledges
+    no write, no acknowledged write is lost, and after the heal there is one leader on one timeline."""
+    base = json.loads(json.dumps(lab["challenge"]))
+    base["survival"] = {"faults": ["cloud-cut"], "baseline_s": 5, "hold_s": 8, "settle_s": 3}
+    challenge = write_challenge(tmp_path, base)
+    run_id = new_run_id()
+    reports = tmp_path / "reports"
+    done = interop("run", "--challenge", str(challenge), "--reports-dir", str(reports), "--run-id", run_id)
+    run_dir = reports / run_id
+    events = read_events(run_dir / "events.jsonl")
+    checks = {(e["cloud"], e["check"]): e for e in events if e["type"] == "check"}
+    assert done.returncode == 0, (done.stdout[-3000:], {k: v["reason"] for k, v in checks.items()})
+    steps = {(e["cloud"], e["step"]): e for e in events if e["type"] == "note" and e.get("fault") == "cloud-cut"}
+    for cloud in lab["conns"]:
+        split = checks[(cloud, "split-brain")]
+        assert split["outcome"] == "passed", split["reason"]
+        assert split["details"]["cut_side_writes"]["count"] == 0
+        assert len(split["details"]["leaders"]) == 1 and len(split["details"]["timelines"]) == 1, split["details"]
+        assert checks[(cloud, "set")]["outcome"] == "passed", checks[(cloud, "set")]["reason"]
+        assert checks[(cloud, "bank")]["outcome"] == "passed", checks[(cloud, "bank")]["reason"]
+        removed, restored = steps[(cloud, "inject")]["rules_removed"], steps[(cloud, "recover")]["rules_restored"]
+        assert removed == restored > 0
+        effect = steps[(cloud, "effect")]
+        assert effect["probes"] >= 2 and effect["in_force_after_s"] >= 0
+        print(f"{cloud}: cut in force after {effect['in_force_after_s']} s ({removed} rules), "
+              f"{checks[(cloud, 'unavailability')]['reason']}")
+    assert leftovers(lab, run_dir, run_id) == {}
+
+
 # ---- the security group audit on the real rules -----------------------------------------------
 
 

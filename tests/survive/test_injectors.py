@@ -106,3 +106,59 @@ def test_survive_is_skipped_with_the_reason_when_the_challenge_turns_it_off(tmp_
     run = cloud_run(challenge, "lab1", run_dir)
     with pytest.raises(SkipCloud, match=r"survival is off in the challenge file \(survival.enabled: false\)"):
         run.run_phase("survive")
+
+
+class Partition(Recorded):
+    """Two clouds; the cut takes ``lag`` probes of each pair to be in force (a security-group agent's delay)."""
+
+    def __init__(self, lag: int, *, never: tuple[str, str] | None = None) -> None:
+        super().__init__()
+        self.lag, self.never, self.asked = lag, never, []  # type: ignore[var-annotated]
+
+    def members(self) -> list[Member]:
+        return [member("a1", "lab1", "leader"), member("a2", "lab1"), member("b1", "lab2"), member("b2", "lab2")]
+
+    def reaches(self, member: str, other: str, timeout: float = 2.0) -> bool:
+        self.asked.append((member, other))
+        return (member, other) == self.never or self.asked.count((member, other)) <= self.lag
+
+
+def cut_injector(effect: Any) -> Any:
+    from dataclasses import replace
+
+    # the cut's own inject and heal need a cloud run; the effect and the window are what is tested
+    return replace(REGISTRY["cloud-cut"], inject=lambda t: {"rules_removed": 4}, recover=lambda t, timeout: None,
+                   effect=effect)
+
+
+def test_a_cut_is_in_force_only_once_no_pair_across_it_connects_both_ways() -> None:
+    db, ticks = Partition(lag=3), iter(range(0, 10**6, 100))
+    run = run_fault(cut_injector(REGISTRY["cloud-cut"].effect), Target(db, member("a1", "lab1", "leader")),
+                    timeout=10, hold=0, on_step=lambda s: None, clock=lambda: next(ticks), pause=lambda s: None)
+    # from the target to every node of the other cloud, and from the other cloud's first node back
+    assert set(db.asked) == {("a1", "b1"), ("a1", "b2"), ("b1", "a1")}
+    assert all(db.asked.count(p) == 4 for p in set(db.asked))  # 3 probes still connected, the 4th refused
+    effect = run.steps[1]
+    assert effect.step == "effect" and effect.details["probes"] == 3 and effect.details["in_force_after_s"] >= 0
+    # the window starts when the cut was seen in force, not when the API took the rule changes
+    assert run.injected_ns == effect.clock_end > run.steps[0].clock_end
+
+
+def test_a_cut_never_in_force_fails_naming_the_pair_still_open_and_is_healed() -> None:
+    healed: list[str] = []
+    injector = cut_injector(REGISTRY["cloud-cut"].effect)
+    from dataclasses import replace
+    injector = replace(injector, recover=lambda t, timeout: healed.append("heal"))
+    db = Partition(lag=0, never=("b1", "a1"))
+    with pytest.raises(PhaseTimeout, match=r"cut of lab1 to be in force.*still open: b1 -> a1"):
+        run_fault(injector, Target(db, member("a1", "lab1", "leader")), timeout=0.5, hold=0, on_step=lambda s: None)
+    assert healed == ["heal"]
+
+
+def test_a_cut_needs_a_member_in_another_cloud() -> None:
+    class Alone(Partition):
+        def members(self) -> list[Member]:
+            return [member("a1", "lab1", "leader")]
+
+    with pytest.raises(CloudError, match="no member in another cloud"):
+        REGISTRY["cloud-cut"].effect(Target(Alone(0), member("a1", "lab1")), 1.0)

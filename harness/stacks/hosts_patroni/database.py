@@ -155,17 +155,31 @@ class PatroniDatabase(Database):
             self._svc(member, "start", ok=(0, 3), service="etcd")
         self._svc(member, "start", ok=(0, 3))
 
+    def reaches(self, member: str, other: str, timeout: float = 2.0) -> bool:
+        # bash's /dev/tcp: every image has bash, not every image has nc; the exit code is the answer
+        target = self._server(other)
+        r = self._ssh(member, f"timeout {timeout:g} bash -c ': </dev/tcp/{target.public_ip}/{PG_PORT}'",
+                      what=f"a probe of {other}", timeout=SSH_TIMEOUT + timeout)
+        if r.returncode == 255:
+            raise CloudError(f"{member}: ssh failed probing {other}: {r.stderr.strip()[-300:]}",
+                             cloud=self._server(member).cloud)
+        return r.returncode == 0
+
+    def _ssh(self, member: str, command: str, *, what: str,
+             timeout: float = SSH_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        server = self._server(member)
+        cmd = ["ssh", "-F", "/dev/null", "-i", str(self.ssh_key), "-o", "BatchMode=yes",
+               *ssh_common_args(self.known_hosts).split(), f"{server.ssh_user}@{server.public_ip}", command]
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise CloudError(f"{member}: {what} over ssh took over {timeout:.0f}s", cloud=server.cloud) from exc
+
     def _svc(self, member: str, action: str, ok: tuple[int, ...] = (0,), service: str = "patroni") -> None:
         server = self._server(member)
         sudo = "" if server.ssh_user == "root" else "sudo -n "
-        cmd = ["ssh", "-F", "/dev/null", "-i", str(self.ssh_key), "-o", "BatchMode=yes",
-               *ssh_common_args(self.known_hosts).split(), f"{server.ssh_user}@{server.public_ip}",
-               f"{sudo}/usr/local/sbin/interop-svc {service} {action}"]
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=SSH_TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
-            raise CloudError(f"{member}: interop-svc {service} {action} over ssh took over {SSH_TIMEOUT:.0f}s",
-                             cloud=server.cloud) from exc
+        r = self._ssh(member, f"{sudo}/usr/local/sbin/interop-svc {service} {action}",
+                      what=f"interop-svc {service} {action}")
         if r.returncode not in ok:
             raise CloudError(f"{member}: interop-svc {service} {action} failed (rc {r.returncode}): "
                              f"{(r.stderr or r.stdout).strip()[-300:]}", cloud=server.cloud)
