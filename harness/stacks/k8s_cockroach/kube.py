@@ -439,8 +439,13 @@ class Kube:
     def exec(self, namespace: str, pod: str, command: list[str], *, container: str | None = None,
              timeout: float = 60.0) -> ExecResult:
         """Run ``command`` in the pod; its output and exit code (not an error when non-zero)."""
+        import websocket
         from kubernetes.stream import ws_client
 
+        if websocket.getdefaulttimeout() is None:
+            # the client opens exec's websocket with no timeout of its own: without a default an
+            # unreachable API server blocks connect for the kernel's ~2 minutes
+            websocket.setdefaulttimeout(self.request_timeout)
         own = k8s.ApiClient(self.api.configuration)  # stream() patches the client it is given
         where = f"{namespace}/{pod}"
         try:

@@ -186,3 +186,38 @@ def serving() -> Iterator[ApiServer]:
         yield server
     finally:
         server.stop()
+
+
+def exit_frame(code: int) -> bytes:
+    """The exec error channel's Status for an exit code, as the kubelet words it."""
+    if code == 0:
+        return b'{"metadata":{},"status":"Success"}'
+    return (b'{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error '
+            b'executing command [sh -c exit ' + str(code).encode() + b'], exit code ' + str(code).encode() +
+            b'","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"' +
+            str(code).encode() + b'"}]}}')
+
+
+class FakeWS:
+    """The WSClient interface exec uses, channels given; ``stays_open``: a command that never ends."""
+
+    def __init__(self, channels: dict[int, str], stays_open: bool = False) -> None:
+        self.channels, self.stays_open, self.closed = dict(channels), stays_open, False
+
+    def run_forever(self, timeout: float | None = None) -> None:
+        pass
+
+    def is_open(self) -> bool:
+        return self.stays_open and not self.closed
+
+    def read_stdout(self, timeout: float | None = None) -> str:
+        return self.channels.pop(1, "")
+
+    def read_stderr(self, timeout: float | None = None) -> str:
+        return self.channels.pop(2, "")
+
+    def read_channel(self, channel: int, timeout: float = 0) -> str:
+        return self.channels.pop(channel, "")
+
+    def close(self) -> None:
+        self.closed = True

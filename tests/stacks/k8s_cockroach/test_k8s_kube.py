@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_apiserver import ApiServer, Reply, serving, to_json
+from k8s_apiserver import ApiServer, FakeWS, Reply, exit_frame, serving, to_json
 from kubernetes import client as k8s
 
 from harness.errors import CloudError, ConfigError, PhaseTimeout, UnreachableError
@@ -269,15 +269,6 @@ def test_readiness_predicates() -> None:
 
 # ---- exec
 
-def exit_frame(code: int) -> bytes:
-    if code == 0:
-        return b'{"metadata":{},"status":"Success"}'
-    return (b'{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error '
-            b'executing command [sh -c exit ' + str(code).encode() + b'], exit code ' + str(code).encode() +
-            b'","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"' +
-            str(code).encode() + b'"}]}}')
-
-
 def test_exec_over_a_real_websocket(api: ApiServer, kube: Kube) -> None:
     api.on("GET", "/api/v1/namespaces/crdb/pods/crdb-lab1-1-0/exec",
            Reply(frames=[(1, b"Cluster successfully initialized\n"), (2, b"warning\n"), (3, exit_frame(0))]))
@@ -306,31 +297,6 @@ def test_exit_status_shapes() -> None:
                            '"reason":"InternalError"}')
     assert code is None and "executable file not found" in st["message"]
     assert exit_status("") == (None, {})
-
-
-class FakeWS:
-    """The WSClient interface exec uses; ``open_after`` keeps it open (a command that hangs)."""
-
-    def __init__(self, channels: dict[int, str], stays_open: bool = False) -> None:
-        self.channels, self.stays_open, self.closed = dict(channels), stays_open, False
-
-    def run_forever(self, timeout: float | None = None) -> None:
-        pass
-
-    def is_open(self) -> bool:
-        return self.stays_open and not self.closed
-
-    def read_stdout(self, timeout: float | None = None) -> str:
-        return self.channels.pop(1, "")
-
-    def read_stderr(self, timeout: float | None = None) -> str:
-        return self.channels.pop(2, "")
-
-    def read_channel(self, channel: int, timeout: float = 0) -> str:
-        return self.channels.pop(channel, "")
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def test_exec_that_does_not_end_times_out_and_closes(api: ApiServer, tmp_path: Path) -> None:
