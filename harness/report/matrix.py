@@ -41,7 +41,33 @@ def phase_order(summary: RunSummary) -> list[str]:
     else:
         stack = summary.info.get("stack")
         order = list(pipeline_for(load_stack(stack)).names()) if isinstance(stack, str) and stack in REGISTRY else []
-    return order + [p for p in summary.phases if p not in order]
+    return order + [p for p in recorded_order(summary) if p not in order]
+
+
+def recorded_order(summary: RunSummary) -> list[str]:
+    """The phases in the order the clouds ran them: each cloud's phases by start time give
+    "a before b" pairs, sorted topologically, ties (and any cycle) in first-seen order.
+
+    First-seen order alone is wrong: a cloud that failed early reaches teardown before the
+    others reach their middle phases.
+    """
+    after: dict[str, set[str]] = {p: set() for p in summary.phases}
+    before_count = dict.fromkeys(summary.phases, 0)
+    for cloud in summary.clouds:
+        mine = sorted((r for (c, _), r in summary.results.items() if c == cloud), key=lambda r: r.start)
+        for a, b in zip(mine, mine[1:], strict=False):
+            if b.phase not in after[a.phase] and a.phase != b.phase:
+                after[a.phase].add(b.phase)
+                before_count[b.phase] += 1
+    order: list[str] = []
+    left = list(summary.phases)
+    while left:
+        ready = next((p for p in left if before_count[p] == 0), left[0])  # left[0]: a cycle, keep going
+        left.remove(ready)
+        order.append(ready)
+        for b in after[ready]:
+            before_count[b] -= 1
+    return order
 
 
 def why_not_run(summary: RunSummary, cloud: str, phase: str, order: list[str]) -> str:
