@@ -65,8 +65,8 @@ def recorded_order(summary: RunSummary) -> list[str]:
         ready = next((p for p in left if before_count[p] == 0), left[0])  # left[0]: a cycle, keep going
         left.remove(ready)
         order.append(ready)
-        for b in after[ready]:
-            before_count[b] -= 1
+        for later in after[ready]:
+            before_count[later] -= 1
     return order
 
 
@@ -114,9 +114,10 @@ def _cell(summary: RunSummary, cloud: str, phase: str, order: list[str]) -> dict
 def matrix(summary: RunSummary, order: list[str]) -> list[dict[str, Any]]:
     """One row per cloud (sorted), one cell per phase of ``order``; the slowest passed cell of each
     phase (two clouds or more) is marked ``slowest``."""
-    rows = [{"cloud": cloud, "outcome": summary.cloud_outcome(cloud).replace(" ", "-"),
-             "cells": [_cell(summary, cloud, phase, order) for phase in order]} for cloud in summary.clouds]
-    for i, phase in enumerate(order):
+    rows: list[dict[str, Any]] = [{"cloud": cloud, "outcome": summary.cloud_outcome(cloud).replace(" ", "-"),
+                                   "cells": [_cell(summary, cloud, phase, order) for phase in order]}
+                                  for cloud in summary.clouds]
+    for i in range(len(order)):
         timed = [(row["cells"][i]["duration"], row["cloud"]) for row in rows
                  if row["cells"][i]["outcome"] == "passed" and row["cells"][i]["duration"] is not None]
         slowest = max(timed)[1] if len(timed) > 1 else None

@@ -26,6 +26,8 @@ from .text import as_text, number, seconds
 
 log = logging.getLogger(__name__)
 
+# a fault note's own fields; the rest are its step's details (rejoin_s, down_after_s...)
+_NOTE_FIELDS = ("ts", "note", "cloud", "phase", "fault", "target", "step", "start", "end", "worker", "pid")
 # check name -> (what the figure is, how the value must compare with the threshold)
 FIGURES = {
     "unavailability": ("unavailability (longest write gap)", "≤"),
@@ -60,15 +62,15 @@ def fault_runs(summary: RunSummary, cloud: str) -> list[dict[str, Any]]:
             continue
         if note.get("step") == "inject" or not runs:
             runs.append({"fault": str(note.get("fault", "?")), "target": str(note.get("target", "?")), "steps": []})
-        extra = {k: v for k, v in note.items()
-                 if k not in ("ts", "note", "cloud", "phase", "fault", "target", "step", "start", "end", "worker", "pid")}
+        extra = {k: v for k, v in note.items() if k not in _NOTE_FIELDS}
         runs[-1]["steps"].append({"step": str(note.get("step", "?")), "start": _num(note.get("start")),
                                   "end": _num(note.get("end")), "extra": extra,
                                   "details": as_text(extra) if extra else ""})
     return runs
 
 
-def figures(checks: list[dict[str, Any]], runs: list[dict[str, Any]], max_rejoin_s: float | None) -> list[dict[str, str]]:
+def figures(checks: list[dict[str, Any]], runs: list[dict[str, Any]],
+            max_rejoin_s: float | None) -> list[dict[str, str]]:
     """The table of measured figures against thresholds; only named fields of the checks."""
     rows = []
     for c in checks:
@@ -76,13 +78,15 @@ def figures(checks: list[dict[str, Any]], runs: list[dict[str, Any]], max_rejoin
         label, cmp = FIGURES.get(name, (name, "threshold"))
         unit = str(c.get("unit") or "")
         threshold = c.get("threshold")
-        rows.append({"check": name, "label": label, "scope": str(c.get("scope", "")), "outcome": str(c.get("outcome", "")),
+        rows.append({"check": name, "label": label, "scope": str(c.get("scope", "")),
+                     "outcome": str(c.get("outcome", "")),
                      "value": f"{number(c.get('value'))} {unit}".strip() if _num(c.get("value")) is not None else "-",
                      "threshold": f"{cmp} {number(threshold)} {unit}".strip() if _num(threshold) is not None else "-",
                      "reason": str(c.get("reason", ""))})
-        details = c.get("details") if isinstance(c.get("details"), dict) else {}
+        details: dict[str, Any] = c["details"] if isinstance(c.get("details"), dict) else {}
         if name == "set" and isinstance(details.get("unknown"), int):  # counted apart: neither lost nor kept
-            rows.append({"check": "unknown", "label": "unknown outcomes (not counted as lost)", "scope": rows[-1]["scope"],
+            rows.append({"check": "unknown", "label": "unknown outcomes (not counted as lost)",
+                         "scope": rows[-1]["scope"],
                          "outcome": "info", "value": f"{details['unknown']} writes", "threshold": "-",
                          "reason": "a lost connection at COMMIT: the write may or may not have happened"})
     for run in runs:
@@ -143,7 +147,8 @@ def survive_view(summary: RunSummary, run_dir: Path) -> list[dict[str, Any]]:
         safe = "/" not in cloud and not cloud.startswith(".")
         where = run_dir / "survive" / cloud
         raw = _json(where / "samples.json") if safe else None
-        samples = [s for s in raw if isinstance(s, dict) and _num(s.get("second")) is not None] if isinstance(raw, list) else []
+        samples = [s for s in (raw if isinstance(raw, list) else [])
+                   if isinstance(s, dict) and _num(s.get("second")) is not None]
         doc = _json(where / "faults.json") if safe else None
         windows = [w for w in doc.get("faults", []) if isinstance(w, dict)] if isinstance(doc, dict) else []
         if not (checks or runs or samples or result):

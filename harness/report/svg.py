@@ -94,7 +94,8 @@ def _x_axis(parts: list[str], x0: int, y: float, plot_w: float, span: float, off
         x = x0 + (value - offset) / span * plot_w
         if top is not None:
             parts.append(f'<line class="grid" x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="tick" x="{x:.1f}" y="{y + 12:.1f}" text-anchor="middle">{_tick_label(value)}</text>')
+        parts.append(f'<text class="tick" x="{x:.1f}" y="{y + 12:.1f}" text-anchor="middle">'
+                     f'{_tick_label(value)}</text>')
         value += step
 
 
@@ -117,7 +118,8 @@ def gantt(lanes: Sequence[Lane], *, span: float, ident: str, title: str, desc: s
     for i, lane in enumerate(lanes):
         y = top + i * row
         parts.append(f'<g class="lane" data-lane="{_e(lane.label)}">'
-                     f'<text class="label" x="{label_width - 6}" y="{y + row - 4}" text-anchor="end">{_e(lane.label)}</text>')
+                     f'<text class="label" x="{label_width - 6}" y="{y + row - 4}" text-anchor="end">'
+                     f'{_e(lane.label)}</text>')
         for bar in lane.bars:
             x1, x2 = x(bar.start), x(bar.end)
             w = max(x2 - x1, 1.0)  # a 50 ms phase still shows
@@ -156,11 +158,13 @@ def line_chart(series: Sequence[Series], *, x_range: tuple[float, float], ident:
     parts = _open(ident, width, height, title, desc, "lines")
     for band in bands:
         parts.append(f'<rect class="band {_e(band.css)}" x="{x(band.start):.1f}" y="{top}" '
-                     f'width="{max(x(band.end) - x(band.start), 1.0):.1f}" height="{plot_h}"><title>{_e(band.label)}</title></rect>')
+                     f'width="{max(x(band.end) - x(band.start), 1.0):.1f}" height="{plot_h}">'
+                     f'<title>{_e(band.label)}</title></rect>')
     value = 0.0
     while value <= y_top + 1e-9:
         parts.append(f'<line class="grid" x1="{left}" y1="{y(value):.1f}" x2="{left + plot_w}" y2="{y(value):.1f}"/>'
-                     f'<text class="tick" x="{left - 4}" y="{y(value) + 3:.1f}" text-anchor="end">{number(value)}</text>')
+                     f'<text class="tick" x="{left - 4}" y="{y(value) + 3:.1f}" text-anchor="end">'
+                     f'{number(value)}</text>')
         value += y_step
     parts.append(f'<text class="axis-label" x="{left}" y="{top - 8}">{_e(y_label)}</text>')
     _x_axis(parts, left, top + plot_h, plot_w, span, offset=x0)

@@ -38,8 +38,9 @@ def waits(summary: RunSummary, cloud: str, t0: float) -> list[Bar]:
         start, end = note.get("start"), note.get("end")
         if isinstance(start, (int, float)) and isinstance(end, (int, float)):
             noted.add(str(note.get("phase")))
+            where = note.get("name", "the rendezvous")
             out.append(Bar(start - t0, end - t0, "wait",
-                           f"{cloud} {note.get('phase')}: waited {seconds(end - start)} at {note.get('name', 'the rendezvous')}"))
+                           f"{cloud} {note.get('phase')}: waited {seconds(end - start)} at {where}"))
     for (c, phase), result in summary.results.items():
         if c != cloud or phase in noted:
             continue

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from report_dom import Row, read_matrix
+
 from harness.record import append_event
 from harness.report import render_summary
-
-from report_dom import Row, read_matrix
 
 T0 = 1_795_000_000.0  # 2026-11-18
 
