@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from pathlib import Path
+
+from report_dom import Row, read_matrix
 
 from harness.record import append_event
 from harness.report import render_summary
@@ -30,74 +31,48 @@ EVENTS = [
 ]
 
 
-class _Table(HTMLParser):
-    """Collects the table's rows as lists of (class, text) cells."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[list[tuple[str, str]]] = []
-        self._cell: list[str] | None = None
-        self._class = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "tr":
-            self.rows.append([])
-        elif tag in ("td", "th"):
-            self._cell, self._class = [], dict(attrs).get("class") or ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append((self._class, " ".join("".join(self._cell).split())))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def _render(tmp_path: Path) -> tuple[str, list[list[tuple[str, str]]]]:
+def _render(tmp_path: Path) -> tuple[str, dict[str, Row]]:
     run = tmp_path / "20261118T000000Z-abcd"
     for event in EVENTS:
         append_event(run / "events.jsonl", event)
     out = render_summary(run)
     assert out == run / "index.html"
     html = out.read_text()
-    table = _Table()
-    table.feed(html)
-    return html, table.rows
+    _, rows = read_matrix(html)
+    return html, {row.cloud: row for row in rows}
 
 
 def test_error_text_is_escaped(tmp_path: Path) -> None:
     html, rows = _render(tmp_path)
     assert "<script>" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; 401" in html
-    lab2 = next(r for r in rows if r[0][1] == "lab2")
-    assert lab2[1] == ("failed", "failed 3.10 s<script>alert('x')</script> & 401")  # shown, as text
+    assert rows["lab2"].cells["identity"] == ("failed", "✗ failed 3.10 s <script>alert('x')</script> & 401")  # as text
 
 
 def test_table_has_every_cloud_and_phase_with_outcome_and_duration(tmp_path: Path) -> None:
-    _, rows = _render(tmp_path)
-    assert [text for _, text in rows[0]] == ["cloud", "identity", "servers"]
-    body = {row[0][1]: row for row in rows[1:]}
-    assert sorted(body) == ["lab1", "lab2", "lab3"]
-    assert body["lab1"][1:] == [("passed", "passed 0.42 s"), ("passed", "passed 12.50 s")]
-    assert body["lab2"][0][0] == "failed" and body["lab1"][0][0] == "passed"  # the cloud's verdict
-    assert body["lab2"][2] == ("skipped", "skipped 0.00 sidentity failed")
+    html, rows = _render(tmp_path)
+    assert read_matrix(html)[0] == ["identity", "servers"]
+    assert sorted(rows) == ["lab1", "lab2", "lab3"]
+    assert rows["lab1"].cells == {"identity": ("passed", "✓ passed 0.42 s"),
+                                  "servers": ("passed", "✓ passed 12.5 s")}
+    assert rows["lab2"].outcome == "failed" and rows["lab1"].outcome == "passed"  # the cloud's verdict
+    assert rows["lab2"].cells["servers"] == ("skipped", "↷ skipped 0.00 s skipped: identity failed")
 
 
 def test_unfinished_phase_is_shown_as_such(tmp_path: Path) -> None:
     _, rows = _render(tmp_path)
-    lab3 = next(r for r in rows if r[0][1] == "lab3")
-    assert lab3[2][0] == "unfinished"
-    assert re.fullmatch(r"unfinished \(started 2026-11-\d\d \d\d:\d\d:\d\d UTC\)", lab3[2][1])
-    assert lab3[0][0] == "unfinished"
+    outcome, text = rows["lab3"].cells["servers"]
+    assert outcome == "unfinished"
+    assert re.fullmatch(r"… unfinished started 2026-11-\d\d \d\d:\d\d:\d\d UTC, no end recorded", text)
+    assert rows["lab3"].outcome == "unfinished"
 
 
 def test_run_header_and_totals(tmp_path: Path) -> None:
     html, _ = _render(tmp_path)
-    assert "Interop run 20261118T000000Z-abcd" in html
-    assert '<span id="clouds-passed">1</span>' in html and '<span id="clouds-failed">2</span>' in html
+    assert "interop run 20261118T000000Z-abcd" in html and '<dd id="run-id">20261118T000000Z-abcd</dd>' in html
+    assert '<span id="clouds-passed">1</span>' in html and '<span id="clouds-failed">1</span>' in html
     assert "2026-11-18" in html and "not finished" not in html
+    assert 'data-verdict="INCOMPLETE"' in html  # lab3 never finished its servers phase
 
 
 def test_details_are_not_rendered(tmp_path: Path) -> None:
@@ -118,7 +93,8 @@ def test_security_group_rules_and_audit_are_shown_but_nothing_else(tmp_path: Pat
                       "token": "gAAAA-secret-token"}}
     for event in [EVENTS[0], sg]:
         append_event(tmp_path / "events.jsonl", event)
-    html = render_summary(tmp_path).read_text()
+    render_summary(tmp_path)
+    html = (tmp_path / "clouds" / "lab1.html").read_text()
     assert '<span class="sg-audit">no rule open to the world</span>' in html
     assert "<li>ingress tcp 22 from 172.24.4.1/32 (ssh)</li>" in html
     assert "ingress tcp 5432 from group &lt;sg&gt;" in html  # escaped
@@ -159,6 +135,7 @@ def test_the_survive_checks_are_a_table_with_value_threshold_and_reason(tmp_path
     for event in [EVENTS[0], check]:
         append_event(tmp_path / "events.jsonl", event)
     html = render_summary(tmp_path).read_text()
-    assert '<table id="survive">' in html and '<td class="failed">failed</td>' in html
-    assert "<td>31.5 s</td><td>30 s</td>" in html
+    assert '<table class="figures" id="figures-lab2">' in html
+    assert '<td class="failed" data-outcome="failed">failed</td>' in html
+    assert "<td>31.5 s</td><td>≤ 30 s</td>" in html
     assert "&lt;during lab2 member-kill&gt;" in html and "pw-123" not in html  # escaped; details never shown
