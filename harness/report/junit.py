@@ -69,8 +69,10 @@ def _phase_case(summary: RunSummary, cloud: str, phase: str) -> Case:
         # The engine records no event for a phase it skips; pytest reports it skipped.
         failed = summary.first_failure(cloud)
         case.kind, case.type = "skipped", "pytest.skip"
-        case.text = (f"cloud {cloud} failed in phase {failed.phase}: {failed.error or failed.outcome}" if failed is not None
-                     else f"no phase-end for {phase} in the record: the phase did not run on cloud {cloud}")
+        if failed is not None:
+            case.text = f"cloud {cloud} failed in phase {failed.phase}: {failed.error or failed.outcome}"
+        else:
+            case.text = f"no phase-end for {phase} in the record: the phase did not run on cloud {cloud}"
         return case
     case.time = result.duration or 0.0
     if result.outcome == "passed":
@@ -149,6 +151,7 @@ def write_junit(run_dir: Path, summary: RunSummary | None = None) -> Path:
     """Write ``run_dir/junit-record.xml`` from the record (or the given fold of it)."""
     run_dir = Path(run_dir)
     summary = summary if summary is not None else summarize(read_events(run_dir / "events.jsonl"))
-    tree = junit_tree(summary, summary.run_id or run_dir.name)
-    ET.indent(tree)
-    return write_atomic(run_dir / JUNIT_FILE, ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True))
+    root = junit_tree(summary, summary.run_id or run_dir.name).getroot()
+    assert root is not None  # junit_tree always builds one
+    ET.indent(root)
+    return write_atomic(run_dir / JUNIT_FILE, ET.tostring(root, encoding="utf-8", xml_declaration=True))
