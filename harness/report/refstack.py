@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..clouds import refstack_cpid
+from ..configure.scrub import scrub
 from ..record import read_events
 from .files import write_atomic
 from .model import RunSummary, summarize
@@ -107,7 +108,8 @@ def refstack_results(summary: RunSummary, cloud: str) -> CloudResults:
     if not names:
         failed = summary.first_failure(cloud)
         why = f"{failed.phase} {failed.outcome}: {failed.error}" if failed is not None else "no phase recorded"
-        return CloudResults(cloud, None, f"no passed check ({why})")
+        # the run prints it and may note it: the same scrubbing as every other copy of free text
+        return CloudResults(cloud, None, scrub(f"no passed check ({why})"))
     cpid = cpid_of(summary, cloud)
     if cpid is None:
         return CloudResults(cloud, None, "no cpid: the identity phase recorded none")

@@ -92,7 +92,8 @@ def _number(value: object) -> float | int | None:
 
 def append_history(path: Path, entry: dict[str, Any]) -> bool:
     """Append ``entry`` unless the run's last line already says the same; True if appended."""
-    line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    # insertion order kept: phases stay in pipeline order; equality below is of parsed dicts
+    line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)

@@ -30,7 +30,7 @@ _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}
-th:first-child,td:first-child{text-align:left}
+th:first-child,td:first-child,#runs td,#runs th,#compare td:nth-child(-n+2),#compare th:nth-child(-n+2){text-align:left}
 .passed{background:#e6f4ea}.failed,.error,.timeout,.unfinished{background:#fce8e6}.skipped{background:#f1f3f4}
 .slower{background:#fce8e6}.faster{background:#e6f4ea}.same{background:#fff}.n-a{background:#f1f3f4}
 .legend span{display:inline-block;margin-right:1em}.swatch{display:inline-block;width:1.5em;height:.3em;

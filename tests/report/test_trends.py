@@ -69,6 +69,7 @@ def test_appending_the_same_run_again_adds_nothing_and_a_changed_one_supersedes(
     assert len(history.read_text().splitlines()) == 3
     runs = load_history(history)
     assert [r["run_id"] for r in runs] == ["r1", "r2"]
+    assert list(runs[0]["clouds"]["lab1"]["phases"]) == ["identity", "servers", "deploy"]  # pipeline order kept
     assert run_entry(runs, "r1") == changed  # the last line of a run wins
     assert append_history(history, first) is True  # going back is a change too
 
@@ -109,7 +110,9 @@ def test_faster_slower_same_within_the_noise_band() -> None:
                survive=(60.0, "passed"), join=(10.0, "passed"))
     b = _entry("B", identity=(1.3, "passed"), servers=(22.9, "passed"), deploy=(35.0, "passed"),
                survive=(50.0, "passed"), join=(10.0, "failed"))
-    verdicts = {c.phase: c.verdict for c in compare(a, b).changes}
+    changes = compare(a, b).changes
+    assert [c.phase for c in changes] == ["identity", "servers", "deploy", "survive", "join"]  # pipeline order
+    verdicts = {c.phase: c.verdict for c in changes}
     # identity: +0.9 s is inside the 1 s floor; servers: +2.9 s inside 15% of 20 s;
     # deploy: +5 s beyond 15% of 30 s; survive: -10 s beyond 9 s; join failed in B
     assert verdicts == {"identity": "same", "servers": "same", "deploy": "slower", "survive": "faster", "join": "n/a"}
