@@ -47,6 +47,19 @@ class RunSummary:
             return "passed"
         return "skipped" if outcomes else "not run"
 
+    def planned_phases(self) -> list[str]:
+        """Every phase of the run in pipeline order: run-start's ``phases`` when it lists them,
+        else the phases some cloud recorded (a phase no cloud reached is then unknown)."""
+        listed = self.info.get("phases")
+        if isinstance(listed, list) and all(isinstance(p, str) for p in listed):
+            return [*listed, *(p for p in self.phases if p not in listed)]
+        return list(self.phases)
+
+    def first_failure(self, cloud: str) -> PhaseResult | None:
+        """The cloud's earliest phase that did not pass or skip: why its later phases were skipped."""
+        bad = [r for (c, _), r in self.results.items() if c == cloud and r.outcome in ("failed", "error", "timeout")]
+        return min(bad, key=lambda r: r.start, default=None)
+
     def totals(self) -> dict[str, int]:
         """Clouds per overall outcome, e.g. ``{"passed": 3, "failed": 1}``."""
         counts: dict[str, int] = {}
