@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -133,7 +132,8 @@ def test_compare_two_runs_from_the_history_or_their_records(tmp_path: Path) -> N
         compare_runs(tmp_path, "r1", "nope")
 
 
-def test_fifty_clouds_by_twelve_phases_export_quickly(tmp_path: Path) -> None:
+def test_fifty_clouds_by_twelve_phases_export_every_file(tmp_path: Path) -> None:
+    # how fast is benchmarks/bench_report.py's to say, not a timed test's
     phases = [(f"phase-{i}", 1.0 + i) for i in range(12)]
     clouds = [f"cloud{i:02d}" for i in range(50)]
     rec = Record("big", clouds, t0=T0)
@@ -142,9 +142,7 @@ def test_fifty_clouds_by_twelve_phases_export_quickly(tmp_path: Path) -> None:
         for check in ("unavailability", "throughput-ratio", "recovery-time"):
             rec.check(cloud, check, "passed", 1.0, "s", 30)
     run = rec.end().write(tmp_path / "big")
-    t = time.perf_counter()
     done = export_all(run)
-    elapsed = time.perf_counter() - t
-    assert len(done.paths) == 53 and elapsed < 1.0, elapsed  # the budget for every report
+    assert len(done.paths) == 53, done.paths
     assert json.loads((run / "refstack" / "cloud07.json").read_text())["duration_seconds"] == round(0.5 + sum(
         d for _, d in phases[1:]))
