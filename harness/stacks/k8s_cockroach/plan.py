@@ -181,6 +181,19 @@ def make_plan(cluster_name: str, nodes: Sequence[CrdbNode], *, namespace: str = 
                     image=image)
 
 
+def cluster_name_for(run_id: str) -> str:
+    """The run's ``--cluster-name``: every cloud derives the same one from the run id, and a node
+    of another run (another name) cannot join by mistake.
+
+    >>> cluster_name_for("20261125T001500Z-1a2b")
+    'interop-20261125t001500z-1a2b'
+    """
+    name = "interop-" + re.sub(r"[^a-z0-9._-]+", "-", run_id.lower())
+    if not _CLUSTER_RE.match(name):
+        raise ConfigError(f"run id {run_id!r} gives no usable cluster name")
+    return name
+
+
 def node_from_fact(fact: Mapping[str, Any], cloud: str) -> CrdbNode:
     """One entry of ``run.facts["servers"]`` (see :mod:`harness.stacks.base`) as a node.
 

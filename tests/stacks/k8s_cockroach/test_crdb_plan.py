@@ -12,7 +12,7 @@ from crdb_data import CLUSTER, SERVERS
 
 from harness.errors import ConfigError
 from harness.stacks.k8s_cockroach import plan as plan_module
-from harness.stacks.k8s_cockroach.plan import CrdbPlan, make_plan, plan_from_servers
+from harness.stacks.k8s_cockroach.plan import CrdbPlan, cluster_name_for, make_plan, plan_from_servers
 
 pytestmark = pytest.mark.k8s
 
@@ -107,6 +107,13 @@ def test_kubernetes_names_are_dns_labels_short_enough_for_a_statefulset(name: st
 def test_names_that_map_to_one_label_stay_apart() -> None:
     base = plan_from_servers(CLUSTER, SERVERS).nodes[0]
     assert len({replace(base, name=n).k8s_name for n in ("a-1", "a_1", "A-1", "a.1")}) == 4
+
+
+def test_the_cluster_name_comes_from_the_run_id_and_is_one_cockroachdb_takes() -> None:
+    name = cluster_name_for("20261206T031500Z-ab12")
+    assert name == "interop-20261206t031500z-ab12"
+    assert plan_from_servers(name, SERVERS).cluster_name == name
+    assert cluster_name_for("20261206T031500Z-ab12") != cluster_name_for("20261206T031500Z-ab13")
 
 
 def test_the_module_examples_hold() -> None:
