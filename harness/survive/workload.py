@@ -37,6 +37,7 @@ from .history import HistoryWriter
 ACCOUNTS = 8
 INITIAL_BALANCE = 100
 RETRY_CODES = ("40001", "40P01")  # serialization failure, deadlock: the transaction did not happen
+UNKNOWN_CODES = ("40003",)  # statement_completion_unknown (CockroachDB): it may or may not have happened
 SYNC_CANCEL = "canceling wait for synchronous replication"
 MAX_RETRIES = 3
 
@@ -113,12 +114,16 @@ class Client:
                 yield cur
         except psycopg.Error as exc:
             self._rollback()
-            raise Outcome("fail", f"{_sqlstate(exc) or type(exc).__name__}: {exc}") from None
+            code = _sqlstate(exc)
+            raise Outcome("info" if code in UNKNOWN_CODES else "fail", f"{code or type(exc).__name__}: {exc}") from None
         try:
             conn.commit()
         except psycopg.Error as exc:
             self.close()  # the connection's state is unknown: start afresh
-            raise Outcome("info", f"commit: {_sqlstate(exc) or type(exc).__name__}: {exc}") from None
+            code = _sqlstate(exc)
+            if code in RETRY_CODES:  # the server answered: rolled back, so it definitely did not happen
+                raise Outcome("fail", f"{code}: {exc}") from None
+            raise Outcome("info", f"commit: {code or type(exc).__name__}: {exc}") from None
         if any(SYNC_CANCEL in w for w in self.warnings):
             raise Outcome("info", "commit returned with a cancelled synchronous-replication wait")
 

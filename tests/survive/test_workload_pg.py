@@ -113,3 +113,51 @@ def test_a_commit_whose_synchronous_wait_was_cut_short_is_unknown(pg: str, tmp_p
     verdict = check_history(path, None, Thresholds(0, 30, 0.5)).verdicts[0].verdict
     assert (verdict.check, verdict.outcome) == ("set", "passed")  # unknown and present: recovered, not lost
     assert verdict.details["recovered"]["count"] == 1, verdict.details
+
+
+def test_a_serialization_failure_at_commit_is_a_fail_and_is_retried(pg: str, tmp_path: Path) -> None:
+    """Write skew under SERIALIZABLE: the pivot's COMMIT gets 40001 ("during commit attempt"). The
+    server answered, so the transaction definitely did not happen: fail, and retried, never unknown."""
+    with psycopg.connect(pg, autocommit=True) as admin:
+        admin.execute("CREATE TABLE IF NOT EXISTS skew (k int PRIMARY KEY, n int)")
+        admin.execute("TRUNCATE skew")
+        admin.execute("INSERT INTO skew VALUES (1, 0), (2, 0)")
+    other = psycopg.connect(pg)
+    attempts: list[int] = []
+
+    def body(cur: Any) -> None:
+        attempts.append(1)
+        cur.execute("SELECT n FROM skew WHERE k = 2")
+        cur.execute("UPDATE skew SET n = n + 1 WHERE k = 1")
+        if len(attempts) == 1:  # another transaction skews against this one and commits first
+            other.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+            other.execute("SELECT n FROM skew WHERE k = 1")
+            other.execute("UPDATE skew SET n = n + 1 WHERE k = 2")
+            other.commit()
+
+    try:
+        with HistoryWriter(tmp_path / "h.jsonl") as history:
+            client = Client(1, pg, lambda host: "pg-1", history, "lab1")
+            assert not client.run("skew", "s-1", body)  # no retries: recorded as it ended
+            attempts.clear()
+            assert client.run("skew", "s-2", body, retries=2)  # retried after the 40001, then ok
+            client.close()
+    finally:
+        other.close()
+    ops = [op for op in read_history(tmp_path / "h.jsonl") if op.type != "invoke"]
+    assert [(op.value, op.type) for op in ops] == [("s-1", "fail"), ("s-2", "ok")]
+    assert len(attempts) == 2
+
+
+def test_statement_completion_unknown_is_an_unknown_outcome(pg: str, tmp_path: Path) -> None:
+    """40003 (CockroachDB's statement_completion_unknown, raised by the server mid-transaction)
+    may have happened: info, never fail."""
+    def body(cur: Any) -> None:
+        cur.execute("SELECT 1")
+        raise psycopg.errors.lookup("40003")("result is ambiguous")
+
+    with HistoryWriter(tmp_path / "h.jsonl") as history:
+        client = Client(1, pg, lambda host: "pg-1", history, "lab1")
+        assert not client.run("add", "u-1", body, retries=3)
+        client.close()
+    assert _outcomes(tmp_path / "h.jsonl") == {"u-1": "info"}
