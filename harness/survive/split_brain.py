@@ -11,7 +11,9 @@ the members as observed after the heal, and the history:
   committed before the link went down.
 
 Leader roles are ``leader`` (Patroni), ``primary`` and ``master``; a ``standby_leader`` leads
-a standby cluster and is not a primary.
+a standby cluster and is not a primary. A cluster with no single leader and no timelines
+(CockroachDB: every node takes writes, ranges have their own leaseholders) is judged on the
+cut-side writes alone, and the verdict says so.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ def judge(cut: FaultWindow, observations: Iterable[Observation], writes: list[di
         "dual_leader_moments": {"count": len(dual), "first": dual[:CAP]},
         "cut_side_writes": {"count": write_count, "first": writes[:CAP]},
     }
+    # no member of it ever reports a leader or a timeline: a consensus-per-range database
+    leaderless = bool(seen) and not any(o.role in LEADER_ROLES or o.timeline is not None for o in seen)
+    details["leaderless"] = leaderless
     problems = []
     if write_count:
         first = writes[0]
@@ -77,17 +82,23 @@ def judge(cut: FaultWindow, observations: Iterable[Observation], writes: list[di
                         f"(first: op {first['index']} on {first['node']})")
     if dual:
         problems.append(f"two leaders at {dual[0]['time_s']:g} s: {', '.join(dual[0]['leaders'])}")
-    if seen and len(leaders) != 1:
+    judged = bool(seen) and not leaderless
+    if judged and len(leaders) != 1:
         problems.append(f"{len(leaders)} leaders after the heal" + (f": {', '.join(leaders)}" if leaders else ""))
-    if seen and len(timelines) != 1:
+    if judged and len(timelines) != 1:
         problems.append(f"{len(timelines)} timelines after the heal" + (f": {timelines}" if timelines else ""))
-    violations = write_count + len(dual) + (seen != [] and len(leaders) != 1) + (seen != [] and len(timelines) != 1)
+    violations = write_count + len(dual) + (judged and len(leaders) != 1) + (judged and len(timelines) != 1)
     if problems:
         return Verdict(CHECK, "failed", violations, "violations", 0, details, f"{cut.name}: " + "; ".join(problems))
     if not seen:
         return Verdict(CHECK, "aborted", None, "violations", 0, details,
                        f"{cut.name}: no observation of the cluster after the heal (no write acknowledged "
                        f"by {cut.cloud} during the cut)")
+    if leaderless:
+        roles = ", ".join(sorted({o.role for o in latest.values()}))
+        return Verdict(CHECK, "passed", 0, "violations", 0, details,
+                       f"{cut.name}: no write acknowledged by {cut.cloud} during the cut; the cluster has no single "
+                       f"leader or timeline to compare (members: {roles})")
     return Verdict(CHECK, "passed", 0, "violations", 0, details,
                    f"{cut.name}: one leader ({leaders[0]}), one timeline ({timelines[0]}) after the heal; "
                    f"no write acknowledged by {cut.cloud} during the cut")

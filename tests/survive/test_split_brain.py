@@ -75,3 +75,22 @@ def test_observations_before_the_heal_do_not_count_and_none_after_aborts() -> No
     assert (v.outcome, v.value) == ("aborted", None)
     assert v.reason == ("lab3 cut: no observation of the cluster after the heal "
                         "(no write acknowledged by lab3 during the cut)")
+
+
+LEADERLESS = _seen(25, ("n1", "live", None), ("n2", "live", None), ("n3", "live", None))
+
+
+def test_a_cluster_without_a_single_leader_is_judged_on_cut_side_writes_alone() -> None:
+    v = check_split_brain(WRITES, LEADERLESS, CUT)
+    assert (v.outcome, v.value) == ("passed", 0), v.reason
+    assert v.details["leaderless"] is True and v.details["leaders"] == []
+    assert "no single leader or timeline" in v.reason and "members: live" in v.reason
+    ops = history(*WRITE_ROWS, (3, "invoke", "add", 99, 15.0), (3, "ok", "add", 99, 15.2, "lab3-1", "lab3"))
+    bad = check_split_brain(ops, LEADERLESS, CUT)
+    assert (bad.outcome, bad.value) == ("failed", 1), bad.reason
+
+
+def test_no_leader_among_members_that_do_report_timelines_still_fails() -> None:
+    headless = _seen(25, ("lab1-1", "replica", 4), ("lab2-1", "replica", 4))
+    v = check_split_brain(WRITES, headless, CUT)
+    assert v.outcome == "failed" and "0 leaders after the heal" in v.reason
