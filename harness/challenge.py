@@ -151,6 +151,8 @@ class Survival(_Strict):
 
 
 class Challenge(_Strict):
+    # what the dashboard and the history call the challenge (default: the file's name)
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     stack: str = DEFAULT_STACK
     clouds: dict[str, CloudOverrides] = Field(min_length=1)
     defaults: CloudSettings = CloudSettings()

@@ -159,6 +159,8 @@ def pytest_args(args: argparse.Namespace, clouds: Sequence[str], run_id: str) ->
     cmd = [str(args.scenarios or _scenarios_dir()),
            "--challenge", str(args.challenge_path), "--run-id", run_id, "--reports-dir", str(reports),
            "--junitxml", str(reports / run_id / "junit.xml"), "-q",
+           # a test's time is its phase's, not the session's set-up too (agrees with junit-record.xml)
+           "-o", "junit_duration_report=call",
            # A scenario run is not a unit-test session: no cache, no assertion rewriting (phases
            # fail with the harness's own errors), no garbage-collection pass at exit hunting
            # unraisable exceptions, no requests-mock fixture. Each costs every xdist worker
@@ -226,10 +228,33 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .record import read_events
     from .report.summary import render_summary
 
-    run = resolve_run(Path(args.reports_dir), args.run)
+    reports = Path(args.reports_dir)
+    if args.compare:
+        return compare_report(reports, args.compare[0], args.compare[1], args)
+    run = resolve_run(reports, args.run)
     if not read_events(run / "events.jsonl"):
         raise ConfigError(f"{run}: no events.jsonl record to render from")
     print(render_summary(run))
+    from .report.exporters import export_all
+
+    done = export_all(run, reports_dir=run.parent, history_last=args.history_last)
+    for path in done.paths:
+        print(path)
+    for message in done.messages:
+        print(f"interop: {message}")
+    return EXIT_OK
+
+
+def compare_report(reports: Path, run_a: str, run_b: str, args: argparse.Namespace) -> int:
+    from .report.exporters import compare_runs
+    from .report.files import write_atomic
+    from .report.trends import Noise
+    from .report.trends_html import comparison_html
+
+    comparison = compare_runs(reports, run_a, run_b, Noise(args.noise_rel, args.noise_abs))
+    print(comparison.text(), end="")
+    if args.html:
+        print(f"interop: comparison at {write_atomic(Path(args.html), comparison_html(comparison))}")
     return EXIT_OK
 
 
@@ -398,6 +423,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
+
+
 def _ratio(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -456,10 +488,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("report", help="re-render a run's reports from its record",
-                       description="Render reports/<RUN>/index.html again from reports/<RUN>/events.jsonl.")
+    p = sub.add_parser("report", help="re-render a run's reports from its record, or compare two runs",
+                       description="Render a run's reports again from reports/<RUN>/events.jsonl: index.html and "
+                                   "a page per cloud (clouds/), junit-record.xml, refstack/<cloud>.json, and its "
+                                   "line in reports/history.jsonl with reports/history.html. With --compare, "
+                                   "print per cloud and phase whether run B was faster or slower than run A, "
+                                   "beyond a noise band of max(--noise-abs, --noise-rel x A's duration).")
     p.add_argument("run", nargs="?", default="latest", help="run id or directory (default: latest)")
     p.add_argument("--reports-dir", default=os.environ.get("INTEROP_REPORTS", "reports"), metavar="DIR")
+    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two runs' phase durations")
+    p.add_argument("--noise-rel", type=float, default=0.15, metavar="F",
+                   help="relative noise band for --compare (default 0.15: the lab's spread between identical runs)")
+    p.add_argument("--noise-abs", type=float, default=1.0, metavar="S",
+                   help="absolute noise floor in seconds for --compare (default 1.0)")
+    p.add_argument("--html", metavar="FILE", help="with --compare: also write the comparison as a page")
+    p.add_argument("--history-last", type=_positive_int, default=20, metavar="N",
+                   help="runs charted in reports/history.html (default 20)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check", help="re-run the survivability checkers on a stored history",

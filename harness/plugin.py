@@ -219,9 +219,11 @@ def start_run(config: pytest.Config) -> RunDir:
     except FileExistsError:
         return run
     challenge = _challenge(config)
+    path = challenge_path(config.getoption("challenge"))
+    # the thresholds too, for reports read from the record alone
     run.append("run-start", schema=SCHEMA_VERSION, run_id=run.run_id, stack=challenge.stack,
-               clouds=selected_clouds(config, challenge),
-               challenge=str(challenge_path(config.getoption("challenge"))))
+               clouds=selected_clouds(config, challenge), challenge=str(path),
+               name=challenge.name or path.stem, survival=challenge.survival.model_dump())
     return run
 
 
@@ -366,6 +368,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         progress.say(f"interop: report {render_summary(run.path)}")
     except Exception as exc:  # a broken report must not hide the run's own outcome
         progress.say(f"interop: could not render the report: {type(exc).__name__}: {exc}")
+    try:  # apart: a broken exporter must not hide the dashboard either
+        from .report.exporters import export_all
+
+        for message in export_all(run.path, reports_dir=run.root).messages:
+            progress.say(f"interop: {message}")
+    except Exception as exc:
+        progress.say(f"interop: could not export the reports: {type(exc).__name__}: {exc}")
 
 
 # ---- xdist: clouds dealt to workers, and time to tear down on Ctrl-C --------------------------
