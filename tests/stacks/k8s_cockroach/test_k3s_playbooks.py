@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from playbook_tools import run, tool
 
 from harness.errors import ConfigError
 from harness.stacks.k8s_cockroach import airgap, pins
@@ -22,20 +23,12 @@ from harness.stacks.k8s_cockroach.stack import RULES
 
 pytestmark = pytest.mark.k8s
 
-BIN = Path(sys.executable).parent
 PLAYBOOK_FILES = sorted(p.name for p in PLAYBOOKS.glob("*.yml"))
-
-
-def _tool(name: str) -> str:
-    path = BIN / name
-    if not path.exists():
-        pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
-    return str(path)
+_tool = tool
 
 
 def _run(*cmd: str, cwd: Path = PLAYBOOKS) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(Path.home()), "ANSIBLE_NOCOLOR": "1"})
+    return run(*cmd, cwd=cwd)
 
 
 def _defaults() -> dict[str, Any]:
