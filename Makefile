@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LAB_CLOUDS ?= 3
 PYTEST_ARGS ?=
 
-.PHONY: help install lint lab demo test unit bench clean lab-down
+.PHONY: help install browser lint lab demo test unit bench clean lab-down
 
 help:
 	@echo "make demo    bring up the local lab and run the challenge over its $(LAB_CLOUDS) clouds"
@@ -30,6 +30,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's Chromium, for the dashboard's browser tests (headless, driven from Python)
+BROWSER := /usr/bin/chromium
+$(BROWSER):
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium || \
+	  { apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium; }
+
+browser: $(BROWSER)
+
 lab: $(STAMP)
 	$(BIN)/interop lab up --clouds $(LAB_CLOUDS)
 
@@ -41,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint lab
+test: lint browser lab
 	@eval "$$($(BIN)/interop lab env)" && $(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 unit: $(STAMP)

@@ -19,6 +19,7 @@ from typing import Any
 import procs
 import pytest
 import yaml
+from leaks import assert_no_secrets_in
 
 from harness.provision.ledger import Ledger
 from harness.provision.naming import Names, run_prefix
@@ -112,27 +113,6 @@ def leftovers(lab: dict[str, Any], run_dir: Path, run_id: str) -> dict[str, list
     return found
 
 
-def assert_no_secrets_in(run_dir: Path, lab: dict[str, Any]) -> None:
-    """No cloud password, database password or private key in any file the run shares."""
-    from harness.record import RunDir
-    from harness.stacks.hosts_patroni.phases import SECRETS_FILE, db_secrets
-
-    clouds = yaml.safe_load(Path(lab["clouds_yaml"]).read_text())["clouds"]
-    private = RunDir(run_dir.parent, run_dir.name).private_path()
-    secrets = {f"{c} password": v["auth"]["password"] for c, v in clouds.items()}
-    assert (private / SECRETS_FILE).is_file(), "the run made no database passwords"
-    secrets.update(db_secrets(private))
-    keys = [p for p in private.iterdir() if p.is_file() and "PRIVATE KEY-----" in p.read_text(errors="replace")]
-    assert keys, f"no private key in the run's private area {private}"
-    secrets.update({f"key {p.name}": p.read_text().splitlines()[1] for p in keys})
-    files = [p for p in run_dir.rglob("*") if p.is_file()]
-    assert any(p.name == "events.jsonl" for p in files) and any("artifacts" in p.parts for p in files)
-    for path in files:
-        text = path.read_text(errors="replace")
-        leaked = [name for name, value in secrets.items() if value in text]
-        assert not leaked and "PRIVATE KEY-----" not in text, (path, leaked)
-
-
 # ---- the run passes on every cloud and leaves nothing ----------------------------------------
 
 
@@ -166,7 +146,7 @@ def test_the_whole_challenge_passes_on_every_cloud_and_leaves_nothing(lab: dict[
         assert not [r for r in sg["rules"] if "0.0.0.0/0" in r]
     assert leftovers(lab, run_dir, run_id) == {}
     assert not Ledger(run_dir).entries(live=True)
-    assert_no_secrets_in(run_dir, lab)
+    assert_no_secrets_in(run_dir, Path(lab["clouds_yaml"]))
     print(f"3 clouds provision+teardown in {time.monotonic() - t0:.1f}s (whole `interop run`)")
 
 
