@@ -299,6 +299,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         verdicts = _check_one_history(history, faults, faults_path, thresholds, samples=args.samples)
         total += len(verdicts)
         where = f" ({history.parent.name})" if len(histories) > 1 else ""
+        if args.elle:
+            from .survive.elle import export_elle
+
+            out = Path(args.elle) / history.parent.name if len(histories) > 1 else Path(args.elle)
+            counts = export_elle(history, out)
+            print(f"interop: elle-cli histories in {out}: " + ", ".join(f"{m}.json {n} ops" for m, n in counts.items()))
         bad += [f"{check} {outcome}{where}" for check, outcome, passed in verdicts if not passed]
     if bad:
         print(f"{len(bad)} of {total} checks did not pass: {', '.join(bad)}", file=sys.stderr)
@@ -527,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="throughput counted as recovered at this fraction of the baseline (default 0.8)")
     p.add_argument("--bank-total", type=int, metavar="N", help="the bank's total (default: the first read's sum)")
     p.add_argument("--samples", action="store_true", help="also print the per-second samples")
+    p.add_argument("--elle", metavar="DIR", help="also export each history for Jepsen's elle-cli: DIR[/<cloud>]/"
+                                                "set.json and bank.json, one JSON array per model")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("cleanup", help="delete what a crashed or killed run left behind",
