@@ -11,34 +11,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playbook_tools import run, tool
 
 from harness.errors import ConfigError
 from harness.stacks.hosts_patroni import pins
 from harness.stacks.hosts_patroni.phases import PLAYBOOKS
 
-BIN = Path(sys.executable).parent
-
-
-def _tool(name: str) -> str:
-    path = BIN / name
-    if not path.exists():
-        pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
-    return str(path)
+_tool = tool
 
 
 def _run(*cmd: str, cwd: Path = PLAYBOOKS) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(Path.home()), "ANSIBLE_NOCOLOR": "1"})
-
-
-def test_yamllint_clean() -> None:
-    r = _run(_tool("yamllint"), "-s", "-c", ".yamllint", ".")
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
-def test_ansible_lint_clean() -> None:
-    r = _run(_tool("ansible-lint"), "--offline", "--nocolor", "-p")
-    assert r.returncode == 0, r.stdout + r.stderr
+    return run(*cmd, cwd=cwd)
 
 
 @pytest.mark.parametrize("playbook", ["site.yml", "prepare.yml", "deploy.yml"])
