@@ -141,7 +141,10 @@ class Survival(_Strict):
     clients: Annotated[int, Field(ge=1, le=64)] = 4
     rate: Annotated[float, Field(gt=0, le=5000)] = 40.0
     baseline_s: Annotated[float, Field(ge=1, le=600)] = 8.0  # before the first fault: the steady state
-    hold_s: Annotated[float, Field(ge=0, le=600)] = 15.0  # a fault's effect lasts this long before recovery
+    # a fault's effect lasts this long before recovery: longer than Patroni's ttl (20 s) plus a
+    # loop (3 s), so a stopped leader is replaced while its server is down, as in a real outage;
+    # with a shorter hold the old leader comes back before its key runs out and takes over again
+    hold_s: Annotated[float, Field(ge=0, le=600)] = 25.0
     settle_s: Annotated[float, Field(ge=0, le=600)] = 5.0  # after each recovery
     # verdict thresholds
     max_unavailable_s: Annotated[float, Field(gt=0)] = 30.0

@@ -120,7 +120,7 @@ def test_every_phase_and_the_peer_wait_can_be_bounded():
 def test_survival_defaults_and_an_unknown_fault_named_with_its_field(tmp_path):
     ch = load_challenge(write(tmp_path, "clouds: {a: {}}"))
     assert ch.survival.enabled and ch.survival.faults == ["process-kill", "server-stop"]
-    assert (ch.survival.max_lost_writes, ch.survival.hold_s) == (0, 15.0)
+    assert (ch.survival.max_lost_writes, ch.survival.hold_s) == (0, 25.0)
     with pytest.raises(ConfigError, match=r"challenge.yaml: survival: faults: unknown fault 'pod-delete' "
                                           r"\(known for stack hosts-patroni: cloud-cut, member-kill, process-kill, server-reboot-hard, server-stop\)"):
         load_challenge(write(tmp_path, "clouds: {a: {}}\nsurvival: {faults: [pod-delete]}"))

@@ -33,7 +33,9 @@ REST_PORT = 8008
 PG_PORT = 5432
 SSH_TIMEOUT = 30.0
 # DESIGN: without these a client hangs ~15 min on a cut-off node
-CLIENT_OPTIONS = {"connect_timeout": "5", "keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2",
+# connect_timeout 2 (libpq's least): a client's next try after a failover must not wait long on
+# the stopped member, which comes first in the host list for some clients
+CLIENT_OPTIONS = {"connect_timeout": "2", "keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2",
                   "keepalives_count": "3", "tcp_user_timeout": "10000"}
 
 
