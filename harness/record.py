@@ -354,8 +354,8 @@ def phase_timer(
     """Context manager timing ``phase`` on ``cloud``; the exception (if any) propagates.
 
     No exception -> passed (rendered when ``details[RENDERED]`` says why); PhaseTimeout -> timeout;
-    other HarnessError -> failed; pytest.skip -> skipped; pytest.fail -> failed; KeyboardInterrupt -> error "interrupted";
-    anything else -> error (a harness bug: the verdict is ABORT).
+    other HarnessError -> failed; pytest.skip -> skipped; pytest.fail -> failed;
+    KeyboardInterrupt -> error "interrupted"; anything else -> error (a harness bug: the verdict is ABORT).
     """
     return PhaseTimer(run_dir, cloud=cloud, phase=phase, progress=progress)
 
