@@ -62,3 +62,8 @@ INJECTORS: dict[str, Injector] = {
         recover=_recreated,
     ),
 }
+
+
+def injectors() -> dict[str, Injector]:
+    """The stack's fault kinds by name (:attr:`~harness.stacks.base.Stack.injectors`)."""
+    return INJECTORS
