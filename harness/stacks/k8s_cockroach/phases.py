@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from ...configure.ansible import run_playbook
 from ...configure.inventory import Server, build_inventory, render_inventory, servers_from_facts
 from ...errors import CloudError, ConfigError, HarnessError, RendezvousError
-from ...record import rendered
+from ...record import read_events, rendered
 from ...rendezvous import DirRendezvous
 from ...waiting import wait_for
 from . import airgap, pins
@@ -174,6 +174,16 @@ def rules_data(stack: Stack) -> list[dict[str, Any]]:
     return [{**asdict(r), "ports": r.port_text() or None} for r in stack.rules]
 
 
+def _applied_rules(run: CloudRun) -> dict[str, Any] | None:
+    """The security group as this cloud's security-groups phase recorded it (the rules as created)."""
+    for event in reversed(read_events(run.rundir.events_path)):
+        if (event.get("type") == "phase-end" and event.get("cloud") == run.cloud
+                and event.get("phase") == "security-groups" and event.get("outcome") == "passed"):
+            found = event.get("details") or {}
+            return {k: found.get(k) for k in ("id", "name", "harness", "rules", "audit")}
+    return None
+
+
 # --------------------------------------------------------------------------- configure
 def configure_phase(run: CloudRun) -> dict[str, Any]:
     """k3s on this cloud's servers (dry run: host preparation only); see the module docstring."""
@@ -207,8 +217,10 @@ def configure_phase(run: CloudRun) -> dict[str, Any]:
     artifacts = _artifacts(run, "k3s")
     (artifacts / "inventory.json").write_text(render_inventory(inventory))
     _write_json(artifacts / "vars.json", {**extravars, "k3s_token": TOKEN_MASK})
-    _write_json(artifacts / "rules.json", {"stack": run.pipeline.stack.name, "rules": rules_data(run.pipeline.stack)})
-    details["artifacts"] = str(artifacts.relative_to(run.rundir.path))
+    _write_json(artifacts / "rules.json", {"stack": run.pipeline.stack.name, "rules": rules_data(run.pipeline.stack),
+                                           "security_group": _applied_rules(run)})
+    rendered_into = str(artifacts.relative_to(run.rundir.path))
+    details["rendered_into"] = rendered_into
     common: dict[str, Any] = {"project_dir": pins.PLAYBOOKS, "inventory": inventory, "forks": max(5, len(servers))}
     timeout = run.challenge.timeout("configure")
     if run.dry_run:
@@ -222,7 +234,7 @@ def configure_phase(run: CloudRun) -> dict[str, Any]:
         details.update(result.details)
         details["plays"] = plays + result.details.get("plays", [])
         why = ("dry run: host preparation (prepare.yml) ran for real; k3s not installed, its inventory, "
-               f"variables and rule set rendered into {details['artifacts']}/")
+               f"variables and rule set rendered into {rendered_into}/")
         return rendered(details, why + (f"; {shortfall}" if shortfall else ""))
     token = k3s_token(_private(run), run.cloud)
     result = run_playbook(run.rundir, cloud=run.cloud, phase="configure", playbook="configure.yml", label="configure",
@@ -286,7 +298,7 @@ def deploy_phase(run: CloudRun) -> dict[str, Any]:
     details["plan"] = {"cluster_name": plan.cluster_name, "clouds": plan.clouds, "nodes": len(plan.nodes),
                        "join": list(plan.join), "localities": {n.name: n.locality for n in mine}}
     pki = ensure_pki(rundir.private_path(), plan)
-    details["artifacts"] = _render(run, render_all(plan, pki))
+    details["files"] = _render(run, render_all(plan, pki))
     run.facts["database"] = {"stack": run.pipeline.stack.name, **plan.as_dict()}
     if run.dry_run:
         return rendered(details, f"dry run: manifests, join list, certificate metadata and init command rendered "
