@@ -168,6 +168,8 @@ def pytest_args(args: argparse.Namespace, clouds: Sequence[str], run_id: str) ->
            "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:requests_mock", "--assert=plain"]
     if args.clouds:
         cmd += ["--clouds", args.clouds]
+    if getattr(args, "dry_run", False):
+        cmd.append("--dry-run")
     if workers > 0:
         # no restarts: a crashed worker's clouds cannot be taken up halfway (their lanes died)
         cmd += ["-n", str(workers), "--dist", "loadgroup", "--max-worker-restart", "0"]
@@ -491,6 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"xdist worker processes; each runs its clouds side by side "
                         f"(default: one per CPU core, at most one per cloud and {MAX_WORKERS}; 0 = no xdist)")
     p.add_argument("--scenarios", default=None, metavar="DIR", help="scenario directory (default: ./scenarios)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="for a stack that cannot run here for real (k8s-cockroach without k3s and CockroachDB): "
+                        "provision and prepare the servers for real, render every other artifact into the run "
+                        "directory, tear down; the reports show those phases as rendered, not passed")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
     p.set_defaults(func=cmd_run)
 

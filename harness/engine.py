@@ -48,6 +48,9 @@ class CloudRun:
     run_dir: Path
     pipeline: Pipeline
     progress: Callable[[str], None] | None = None
+    # `interop run --dry-run`: the stack's phases render what they would do where they cannot
+    # run here (a phase so cut short is recorded "rendered", not passed: harness.record.RENDERED)
+    dry_run: bool = False
     failed_phase: str | None = None
     failure: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)

@@ -28,6 +28,7 @@ from .challenge import Challenge, challenge_path, load_challenge
 from .clouds import CloudsConfig
 from .engine import CloudRun
 from .errors import HarnessError, SkipCloud
+from .record import RENDERED
 from .settings import TEARDOWN_GRACE
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-id", default=None, help="run id (default: a new UTC timestamp id)")
     group.addoption("--reports-dir", default=os.environ.get("INTEROP_REPORTS", "reports"), metavar="DIR",
                     help="where run directories go (default: ./reports or $INTEROP_REPORTS)")
+    group.addoption("--dry-run", action="store_true", default=False,
+                    help="provision and prepare for real, render what cannot run here (stacks that offer it)")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -72,6 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 selected_clouds(config, _challenge(config))
             except HarnessError as exc:
                 raise pytest.UsageError(str(exc)) from None
+        if config.getoption("dry_run"):
+            _check_dry_run(config)
         from .progress import Progress
 
         progress = Progress(config, run_dir_of(config), start=lambda: start_run(config))
@@ -106,6 +111,18 @@ def pytest_configure_node(node: Any) -> None:
     except HarnessError:
         return  # the workers' collection reports the bad challenge file, once, clearly
     node.workerinput[ASSIGNED_KEY] = deal(clouds, node.workerinput["workerid"], node.workerinput["workercount"])
+
+
+def _check_dry_run(config: pytest.Config) -> None:
+    """--dry-run only for a stack whose phases honour it: another would run for real under that name."""
+    from .stacks import load_stack
+
+    try:
+        stack = load_stack(_challenge(config).stack)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not stack.dry_run:
+        raise pytest.UsageError(f"--dry-run: stack {stack.name} has no dry run (its phases would run for real)")
 
 
 _RUN_ID = pytest.StashKey[str]()
@@ -221,9 +238,10 @@ def start_run(config: pytest.Config) -> RunDir:
     challenge = _challenge(config)
     path = challenge_path(config.getoption("challenge"))
     # the thresholds too, for reports read from the record alone
+    dry = {"dry_run": True} if config.getoption("dry_run") else {}  # reports say "rendered", not passed
     run.append("run-start", schema=SCHEMA_VERSION, run_id=run.run_id, stack=challenge.stack,
                clouds=selected_clouds(config, challenge), challenge=str(path),
-               name=challenge.name or path.stem, survival=challenge.survival.model_dump())
+               name=challenge.name or path.stem, survival=challenge.survival.model_dump(), **dry)
     return run
 
 
@@ -234,15 +252,17 @@ class CloudRuns:
     let pytest reorder a cloud's phases); the registry gives each cloud one state object.
     """
 
-    def __init__(self, challenge: Challenge, clouds: CloudsConfig, run_dir: Path, pipeline: Pipeline) -> None:
+    def __init__(self, challenge: Challenge, clouds: CloudsConfig, run_dir: Path, pipeline: Pipeline,
+                 dry_run: bool = False) -> None:
         self.challenge, self.clouds, self.run_dir, self.pipeline = challenge, clouds, run_dir, pipeline
+        self.dry_run = dry_run
         self.runs: dict[str, CloudRun] = {}
         self.lanes: list[Any] = []
 
     def get(self, cloud: str) -> CloudRun:
         if cloud not in self.runs:
             self.runs[cloud] = CloudRun(cloud=cloud, challenge=self.challenge, clouds=self.clouds,
-                                        run_dir=self.run_dir, pipeline=self.pipeline)
+                                        run_dir=self.run_dir, pipeline=self.pipeline, dry_run=self.dry_run)
         return self.runs[cloud]
 
     def start_lanes(self, plan: dict[str, list[str]]) -> None:
@@ -297,7 +317,8 @@ def interop_cloud_runs(request: pytest.FixtureRequest, interop_challenge: Challe
     from . import cancel
 
     cancel.reset()
-    runs = CloudRuns(interop_challenge, interop_clouds, interop_run_dir, interop_pipeline)
+    runs = CloudRuns(interop_challenge, interop_clouds, interop_run_dir, interop_pipeline,
+                     dry_run=bool(request.config.getoption("dry_run")))
     try:
         runs.start_lanes(lane_plan(request.config, request.session.items, interop_pipeline))
         yield runs
@@ -325,10 +346,15 @@ def run_phase(run: CloudRun, phase: str) -> dict[str, Any]:
     """
     try:
         if run.lane is not None and phase in run.lane.phases:
-            return run.lane.outcome(phase)
-        return run.run_phase(phase)
+            details = run.lane.outcome(phase)
+        else:
+            details = run.run_phase(phase)
     except SkipCloud as exc:
         pytest.skip(str(exc))
+    why = details.get(RENDERED)
+    if isinstance(why, str) and why:  # a dry run's rendering did not pass: pytest's JUnit agrees with the record's
+        pytest.skip(f"rendered, not run: {why}")
+    return details
 
 
 @pytest.hookimpl(wrapper=True)

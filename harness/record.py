@@ -35,7 +35,11 @@ from .errors import HarnessError, PhaseTimeout, failure_text
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["passed", "failed", "error", "timeout", "skipped", "unfinished"]
+Outcome = Literal["passed", "failed", "error", "timeout", "skipped", "unfinished", "rendered"]
+# A phase of a dry run (``interop run --dry-run``) that stopped short of doing its work and only
+# rendered what it would do returns ``details[RENDERED] = why``: its outcome is then "rendered",
+# with that reason, never "passed" (nor failed: nothing went wrong). See :func:`rendered`.
+RENDERED = "rendered"
 EVENT_TYPES = ("run-start", "phase-start", "phase-end", "run-end", "note", "check")
 # run-start carries it; a reader (trends across runs) knows which shape of record it reads
 SCHEMA_VERSION = 1
@@ -295,6 +299,9 @@ class PhaseTimer:
 
     def _classify(self, exc: BaseException | None) -> tuple[Outcome, str | None]:
         if exc is None:
+            why = self.details.get(RENDERED)
+            if isinstance(why, str) and why:
+                return "rendered", why
             return "passed", None
         if isinstance(exc, KeyboardInterrupt):
             return "error", "interrupted"
@@ -336,7 +343,7 @@ def progress_line(event: dict[str, Any]) -> str | None:
     if event.get("type") != "phase-end":
         return None
     outcome = str(event.get("outcome"))
-    word = outcome if outcome in ("passed", "skipped") else outcome.upper()
+    word = outcome if outcome in ("passed", "skipped", "rendered") else outcome.upper()
     reason = f": {event['error']}" if event.get("error") else ""
     return f"{where} {word} in {float(event.get('duration') or 0):.2f}s{reason}"
 
@@ -346,11 +353,20 @@ def phase_timer(
 ) -> PhaseTimer:
     """Context manager timing ``phase`` on ``cloud``; the exception (if any) propagates.
 
-    No exception -> passed; PhaseTimeout -> timeout; other HarnessError -> failed;
-    pytest.skip -> skipped; pytest.fail -> failed; KeyboardInterrupt -> error "interrupted";
-    anything else -> error (a harness bug: the verdict is ABORT).
+    No exception -> passed (rendered when ``details[RENDERED]`` says why); PhaseTimeout -> timeout;
+    other HarnessError -> failed; pytest.skip -> skipped; pytest.fail -> failed;
+    KeyboardInterrupt -> error "interrupted"; anything else -> error (a harness bug: the verdict is ABORT).
     """
     return PhaseTimer(run_dir, cloud=cloud, phase=phase, progress=progress)
+
+
+def rendered(details: dict[str, Any], why: str) -> dict[str, Any]:
+    """``details`` marked as a dry run's rendering (outcome "rendered", reason ``why``).
+
+    >>> rendered({"files": 4}, "dry run: manifests rendered, not applied")["rendered"]
+    'dry run: manifests rendered, not applied'
+    """
+    return {**details, RENDERED: why}
 
 
 def _pytest_outcome(exc: BaseException) -> str | None:

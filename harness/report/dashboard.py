@@ -32,7 +32,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-LEGEND = ("passed", "failed", "error", "timeout", "skipped", "unfinished", "not-run")
+LEGEND = ("passed", "failed", "error", "timeout", "skipped", "rendered", "unfinished", "not-run")
 
 
 def challenge_name(summary: RunSummary) -> str:

@@ -68,9 +68,12 @@ def _phase_case(summary: RunSummary, cloud: str, phase: str) -> Case:
     if result is None:
         # The engine records no event for a phase it skips; pytest reports it skipped.
         failed = summary.first_failure(cloud)
+        dry = summary.first_rendered(cloud)
         case.kind, case.type = "skipped", "pytest.skip"
         if failed is not None:
             case.text = f"cloud {cloud} failed in phase {failed.phase}: {failed.error or failed.outcome}"
+        elif dry is not None:
+            case.text = f"not run: a dry run ({dry.phase} was rendered, not run)"
         else:
             case.text = f"no phase-end for {phase} in the record: the phase did not run on cloud {cloud}"
         return case
@@ -79,6 +82,9 @@ def _phase_case(summary: RunSummary, cloud: str, phase: str) -> Case:
         return case
     if result.outcome == "skipped":
         case.kind, case.type, case.text = "skipped", "pytest.skip", result.error or "skipped"
+    elif result.outcome == "rendered":  # a dry run: neither passed nor failed; pytest skips it too (plugin)
+        case.kind, case.type = "skipped", "rendered"
+        case.text = f"rendered, not run: {result.error or 'dry run'}"
     elif result.outcome == "unfinished":
         case.kind, case.type = "error", "unfinished"
         case.text = f"phase {phase} started on cloud {cloud} but has no phase-end: its worker died or still runs"

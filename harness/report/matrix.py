@@ -23,7 +23,7 @@ from .text import clock, seconds
 BAD = ("failed", "error", "timeout")
 # not colour alone: each outcome has a symbol and a word
 SYMBOLS = {"passed": "✓", "failed": "✗", "error": "‼", "timeout": "◷", "skipped": "↷", "unfinished": "…",
-           "not-run": "○", "aborted": "‼"}
+           "not-run": "○", "aborted": "‼", "rendered": "◇"}
 WORDS = {"failed": "failed", "error": "errored", "timeout": "timed out", "unfinished": "unfinished"}
 _SKIPPED_AFTER = re.compile(r"^cloud \S+ failed in phase (\S+): ")
 REASON_CHARS = 240  # the matrix shows the start of a long reason; the cloud page has all of it
@@ -79,6 +79,8 @@ def why_not_run(summary: RunSummary, cloud: str, phase: str, order: list[str]) -
             return f"not run: {before} {WORDS[result.outcome]}"
         if result is not None and result.outcome == "unfinished":
             return f"not run: {before} never finished"
+        if result is not None and result.outcome == "rendered":
+            return f"not run: a dry run ({before} was rendered, not run)"
     if summary.ended is None:
         return "not run yet: the run has not ended"
     if not any(c == cloud for c, _ in summary.results):
@@ -146,6 +148,11 @@ def run_verdict(summary: RunSummary) -> tuple[str, str]:
     failed = sorted(c for c, o in outcomes.items() if o in ("failed", "timeout"))
     if failed:
         return "FAIL", "failed: " + ", ".join(failed)
+    rendered = sorted(c for c, o in outcomes.items() if o == "rendered")
+    if rendered or summary.info.get("dry_run"):
+        # never PASS: a dry run checked provisioning and rendering, not the workload
+        return "DRY RUN", (f"rendered, not run, on {len(rendered)} of {len(outcomes)} clouds "
+                           "(interop run --dry-run): what ran for real passed")
     if all(o == "passed" for o in outcomes.values()):
         return "PASS", f"all {len(outcomes)} clouds passed"
     return "N/A", "no cloud ran a phase to the end"

@@ -38,11 +38,14 @@ class RunSummary:
         return self.results.get((cloud, phase))
 
     def cloud_outcome(self, cloud: str) -> Outcome | Literal["not run"]:
-        """The worst outcome of the cloud's phases; skipped phases alone do not fail it."""
+        """The worst outcome of the cloud's phases; skipped phases alone do not fail it, and a
+        rendered phase (a dry run) keeps it from passing."""
         outcomes = {r.outcome for (c, _), r in self.results.items() if c == cloud}
         for worst in ("unfinished", "error", "timeout", "failed"):
             if worst in outcomes:
                 return worst
+        if "rendered" in outcomes:  # a dry run: what it ran passed, but not everything ran
+            return "rendered"
         if "passed" in outcomes:
             return "passed"
         return "skipped" if outcomes else "not run"
@@ -54,6 +57,11 @@ class RunSummary:
         if isinstance(listed, list) and all(isinstance(p, str) for p in listed):
             return [*listed, *(p for p in self.phases if p not in listed)]
         return list(self.phases)
+
+    def first_rendered(self, cloud: str) -> PhaseResult | None:
+        """The cloud's earliest phase a dry run only rendered: why its later phases did not run."""
+        done = [r for (c, _), r in self.results.items() if c == cloud and r.outcome == "rendered"]
+        return min(done, key=lambda r: r.start, default=None)
 
     def first_failure(self, cloud: str) -> PhaseResult | None:
         """The cloud's earliest phase that did not pass or skip: why its later phases were skipped."""
@@ -139,7 +147,7 @@ def summarize(events: Iterable[dict[str, Any]]) -> RunSummary:
 
 def _outcome(value: object) -> Outcome:
     """A recorded outcome; anything unknown is the harness's fault, so "error"."""
-    known: tuple[Outcome, ...] = ("passed", "failed", "error", "timeout", "skipped")
+    known: tuple[Outcome, ...] = ("passed", "failed", "error", "timeout", "skipped", "rendered")
     return next((o for o in known if o == value), "error")
 
 

@@ -155,6 +155,9 @@ class Stack:
     report_title: str = ""
     playbooks: Path | None = None
     image_file: Path | None = None
+    # its phases honour CloudRun.dry_run (`interop run --dry-run`): they do for real what can run
+    # here and render the rest. A stack without it would run for real under --dry-run: refused.
+    dry_run: bool = False
 
     def phase_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.phases)

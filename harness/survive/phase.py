@@ -45,6 +45,8 @@ STOP_TIMEOUT = 30.0
 
 
 def survive_skip(run: CloudRun) -> str | None:
+    if run.dry_run:
+        return "dry run: no database was deployed to fault (interop run --dry-run)"
     if not run.challenge.survival.enabled:
         return "survival is off in the challenge file (survival.enabled: false)"
     if run.pipeline.stack.database is None:

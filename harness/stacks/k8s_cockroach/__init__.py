@@ -1,2 +1,2 @@
 """The ``k8s-cockroach`` stack: k3s through Ansible, CockroachDB nodes in every cloud joining one
-cluster. Its security groups and server needs are declared; its phases are not built yet."""
+cluster (see stack.py and phases.py)."""

@@ -1,6 +1,6 @@
 """The :class:`~..base.Database` of the k8s-cockroach stack: CockroachDB SQL, pods through kube.py.
 
->>> db = CockroachDatabase(nodes, kubes={"lab1": kube1, "lab2": kube2}, certs=certs)  # doctest: +SKIP
+>>> db = CockroachDatabase.of_plan(plan, kubes={"lab1": kube1, "lab2": kube2}, certs=certs)  # doctest: +SKIP
 >>> [(m.name, m.cloud, m.role) for m in db.members()]                                # doctest: +SKIP
 [('ih-1a2b-lab1-1', 'lab1', 'live'), ('ih-1a2b-lab2-1', 'lab2', 'live')]
 >>> db.kill("ih-1a2b-lab2-1"); db.restart("ih-1a2b-lab2-1"); db.wait_healthy(timeout=120)  # doctest: +SKIP
@@ -44,7 +44,7 @@ killed one to be Ready.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,17 +52,16 @@ from ...errors import CloudError, ConfigError
 from ...waiting import wait_for
 from ..base import Database, Health, Member
 from .kube import pod_ready
+from .manifests import init_command, init_node, pod_name
+from .plan import NAMESPACE, SQL_PORT, CrdbNode, CrdbPlan
 
 if TYPE_CHECKING:
-    from .kube import ExecResult, Kube
+    from .kube import Kube
 
-SQL_PORT = 26257
 # the same client timeouts as hosts-patroni (DESIGN: without them a client hangs ~15 min on a
 # cut-off node); repeated here rather than imported: one stack does not import another
 CLIENT_OPTIONS = {"connect_timeout": "5", "keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2",
                   "keepalives_count": "3", "tcp_user_timeout": "10000"}
-COCKROACH = "/cockroach/cockroach"  # the binary in the official image
-CERTS_DIR = "/cockroach/cockroach-certs"
 ALREADY_INITIALIZED = "cluster has already been initialized"  # cockroach pkg/server/init.go ErrClusterInitialized
 
 MEMBERSHIP_SQL = """
@@ -73,18 +72,6 @@ SELECT node_id, advertise_address, advertise_sql_address, locality,
  ORDER BY node_id"""
 UNDER_REPLICATED_SQL = ("SELECT count(1) AS under_replicated FROM crdb_internal.ranges "
                         "WHERE array_length(replicas, 1) < %s")
-
-
-@dataclass(frozen=True)
-class CrdbNode:
-    """A planned CockroachDB node: the server it runs on, and its pod."""
-
-    name: str  # the server's name: unique across clouds, the member name
-    cloud: str
-    public_ip: str  # --advertise-addr; what the harness and the other clouds connect to
-    private_ip: str  # --locality-advertise-addr for its own cloud
-    namespace: str
-    pod: str
 
 
 @dataclass(frozen=True)
@@ -185,11 +172,12 @@ Query = Callable[[str, tuple[Any, ...]], list[dict[str, Any]]]
 
 class CockroachDatabase(Database):
     def __init__(self, nodes: Sequence[CrdbNode], *, kubes: Mapping[str, Kube], certs: ClientCerts,
-                 dbname: str = "interop", user: str = "root", replication_factor: int = 3,
+                 namespace: str = NAMESPACE, dbname: str = "interop", user: str = "root", replication_factor: int = 3,
                  statement_timeout_s: float = 10.0, kill_timeout: float = 60.0) -> None:
         if not nodes:
             raise ConfigError("a CockroachDB cluster needs at least one node")
         self.nodes = list(nodes)
+        self.namespace = namespace  # every cloud's pods live in the plan's one namespace
         self.kubes = kubes
         self.certs = certs
         self.dbname, self.user = dbname, user
@@ -199,8 +187,18 @@ class CockroachDatabase(Database):
         self.kill_timeout = kill_timeout
         self._killed: dict[str, str | None] = {}  # member -> uid of the pod it had when killed
 
+    @classmethod
+    def of_plan(cls, plan: CrdbPlan, **kwargs: Any) -> CockroachDatabase:
+        """The database of every node of ``plan``, in its namespace."""
+        return cls(plan.nodes, namespace=plan.namespace, **kwargs)
+
     def __repr__(self) -> str:
         return f"CockroachDatabase(nodes={[n.name for n in self.nodes]})"
+
+    def pod_of(self, member: str) -> tuple[CrdbNode, str]:
+        """The member's node and its pod's name (its StatefulSet's only pod)."""
+        node = self.node(member)
+        return node, pod_name(node)
 
     def node(self, name: str) -> CrdbNode:
         for n in self.nodes:
@@ -278,22 +276,22 @@ class CockroachDatabase(Database):
 
     def status(self) -> dict[str, Any]:
         health = self.health()
-        return {"nodes": [n.__dict__ for n in self.nodes], "replication_factor": self.replication_factor,
-                "health": health.as_dict()}
+        return {"nodes": [asdict(n) for n in self.nodes], "namespace": self.namespace,
+                "replication_factor": self.replication_factor, "health": health.as_dict()}
 
     # ---- faults
     def pod(self, member: str) -> dict[str, Any] | None:
-        node = self.node(member)
-        return self.kube_for(node).get("Pod", node.namespace, node.pod)
+        node, pod = self.pod_of(member)
+        return self.kube_for(node).get("Pod", self.namespace, pod)
 
     def kill(self, member: str) -> None:
         """Delete the member's pod with grace 0; its StatefulSet makes a new one."""
-        node = self.node(member)
+        node, pod = self.pod_of(member)
         kube = self.kube_for(node)
-        current = kube.get("Pod", node.namespace, node.pod)
+        current = kube.get("Pod", self.namespace, pod)
         self._killed[member] = (current or {}).get("metadata", {}).get("uid")
-        if not kube.delete("Pod", node.namespace, node.pod, grace_period_seconds=0):
-            raise CloudError(f"{member}: pod {node.namespace}/{node.pod} was not there to delete", cloud=node.cloud)
+        if not kube.delete("Pod", self.namespace, pod, grace_period_seconds=0):
+            raise CloudError(f"{member}: pod {self.namespace}/{pod} was not there to delete", cloud=node.cloud)
 
     def killed_uid(self, member: str) -> str | None:
         return self._killed.get(member)
@@ -305,24 +303,23 @@ class CockroachDatabase(Database):
         PID 1 in its container (``shareProcessNamespace: true`` in the pod spec); otherwise it
         says so rather than pretending.
         """
-        node = self.node(member)
-        result = self.kube_for(node).exec(node.namespace, node.pod, ["sh", "-c", KILL_SCRIPT],
-                                          timeout=self.kill_timeout)
+        node, pod = self.pod_of(member)
+        result = self.kube_for(node).exec(self.namespace, pod, ["sh", "-c", KILL_SCRIPT], timeout=self.kill_timeout)
         # the killed container takes our shell with it: 137 or no status at all is expected
         if result.exit_code not in (0, 137, None):
-            raise CloudError(f"{member}: SIGKILL of cockroach in pod {node.namespace}/{node.pod} failed "
+            raise CloudError(f"{member}: SIGKILL of cockroach in pod {self.namespace}/{pod} failed "
                              f"(exit {result.exit_code}): {result.output()}", cloud=node.cloud)
 
     def restart(self, member: str, timeout: float | None = None) -> None:
         """Wait for the member's pod to be a new one (not the killed one) and Ready."""
-        node = self.node(member)
+        node, pod = self.pod_of(member)
         old = self._killed.get(member)
 
         def back(obj: dict[str, Any] | None) -> bool:
             return obj is not None and (obj.get("metadata") or {}).get("uid") != old and pod_ready(obj)
 
-        self.kube_for(node).wait_for("Pod", node.namespace, node.pod, back, timeout=timeout or self.kill_timeout * 5,
-                                  what=f"pod {node.namespace}/{node.pod} of {member} to be recreated and Ready")
+        self.kube_for(node).wait_for("Pod", self.namespace, pod, back, timeout=timeout or self.kill_timeout * 5,
+                                     what=f"pod {self.namespace}/{pod} of {member} to be recreated and Ready")
 
 
 # /proc, not pgrep: the image need not ship procps. Exit 3: cockroach is PID 1; 4: no cockroach.
@@ -333,33 +330,31 @@ KILL_SCRIPT = (
     '[ "$n" -gt 0 ] || { echo "no cockroach process in the container" >&2; exit 4; }')
 
 
-def init_cluster(kube: Kube, node: CrdbNode, *, host: str | None = None, cluster_name: str | None = None,
-                 timeout: float = 120.0, interval: float = 3.0, cockroach: str = COCKROACH,
-                 certs_dir: str = CERTS_DIR, cloud: str | None = None, phase: str | None = "deploy") -> str:
-    """``cockroach init`` through exec in ``node``'s pod, once per cluster; ``initialized`` or
-    ``already initialized``.
+def init_cluster(kube: Kube, plan: CrdbPlan, *, timeout: float = 120.0, interval: float = 3.0,
+                 cloud: str | None = None, phase: str | None = "deploy") -> str:
+    """``cockroach init`` (:func:`.manifests.init_command`) through exec in the pod of the plan's
+    init node (:func:`.manifests.init_node`), once per cluster; ``initialized`` or ``already initialized``.
 
-    Cockroach bootstraps a cluster once, whatever reaches it: a second init answers
-    "cluster has already been initialized". So the call is retried until one answer is
-    definite (a lost reply to a successful first attempt then reads as already initialized),
-    and every other failure (the node not listening yet) is retried until ``timeout``.
+    ``kube`` is the client of that node's cloud. Cockroach bootstraps a cluster once, whatever
+    reaches it: a second init answers "cluster has already been initialized". So the call is
+    retried until one answer is definite (a lost reply to a successful first attempt then reads
+    as already initialized), and every other failure (the node not listening yet) is retried
+    until ``timeout``.
     """
-    command = [cockroach, "init", f"--certs-dir={certs_dir}", f"--host={host or node.public_ip}:{SQL_PORT}"]
-    if cluster_name:
-        command.append(f"--cluster-name={cluster_name}")
-    last: list[ExecResult] = []
+    node = init_node(plan)
+    pod = pod_name(node)
+    command = init_command(plan)
+    where = f"pod {plan.namespace}/{pod}"
 
     def attempt() -> str | None:
-        result = kube.exec(node.namespace, node.pod, command, timeout=min(60.0, timeout))
-        last[:] = [result]
+        result = kube.exec(plan.namespace, pod, command, timeout=min(60.0, timeout))
         if result.ok:
             return "initialized"
         if ALREADY_INITIALIZED in result.stdout + result.stderr:
             return "already initialized"
-        raise CloudError(f"cockroach init in pod {node.namespace}/{node.pod} (exit {result.exit_code}): "
-                         f"{result.output()}", cloud=cloud or node.cloud, phase=phase)
+        raise CloudError(f"cockroach init in {where} (exit {result.exit_code}): {result.output()}",
+                         cloud=cloud or node.cloud, phase=phase)
 
     _, outcome = wait_for(attempt, timeout=timeout, interval=interval, retry_on=(CloudError,),
-                          cloud=cloud or node.cloud, phase=phase,
-                          what=f"cockroach init through pod {node.namespace}/{node.pod}")
+                          cloud=cloud or node.cloud, phase=phase, what=f"cockroach init through {where}")
     return outcome

@@ -30,21 +30,21 @@ def _db(t: Target) -> CockroachDatabase:
 
 def _delete(t: Target) -> dict[str, Any]:
     db = _db(t)
-    node = db.node(t.member.name)
+    _, pod = db.pod_of(t.member.name)
     db.kill(t.member.name)
-    return {"pod": f"{node.namespace}/{node.pod}", "uid": db.killed_uid(t.member.name), "grace_period_s": 0}
+    return {"pod": f"{db.namespace}/{pod}", "uid": db.killed_uid(t.member.name), "grace_period_s": 0}
 
 
 def _gone(t: Target, timeout: float) -> dict[str, Any]:
     """The killed pod object is gone: absent, or a new pod (another uid) in its place."""
     db = _db(t)
-    node = db.node(t.member.name)
+    node, pod = db.pod_of(t.member.name)
     old = db.killed_uid(t.member.name)
     kube = db.kube_for(node)
     start = time.monotonic()
-    kube.wait_for("Pod", node.namespace, node.pod,
+    kube.wait_for("Pod", db.namespace, pod,
                   lambda obj: obj is None or (obj.get("metadata") or {}).get("uid") != old,
-                  timeout=timeout, what=f"pod {node.namespace}/{node.pod} of {t.member.name} to be gone")
+                  timeout=timeout, what=f"pod {db.namespace}/{pod} of {t.member.name} to be gone")
     return {"gone_after_s": round(time.monotonic() - start, 2)}
 
 
@@ -62,3 +62,8 @@ INJECTORS: dict[str, Injector] = {
         recover=_recreated,
     ),
 }
+
+
+def injectors() -> dict[str, Injector]:
+    """The stack's fault kinds by name (:attr:`~harness.stacks.base.Stack.injectors`)."""
+    return INJECTORS

@@ -58,6 +58,7 @@ GONE = 410
 # mistake in our own manifests, best reported before anything is sent.
 KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("v1", "Namespace"): ("namespaces", False),
+    ("v1", "Node"): ("nodes", False),  # read only: configure counts the cloud's nodes through the kubeconfig
     ("v1", "Secret"): ("secrets", True),
     ("v1", "ConfigMap"): ("configmaps", True),
     ("v1", "Service"): ("services", True),

@@ -29,21 +29,22 @@ from harness.stacks.k8s_cockroach.database import (
     UNDER_REPLICATED_SQL,
     ClientCerts,
     CockroachDatabase,
-    CrdbNode,
     init_cluster,
     locality,
     parse_members,
     readiness,
 )
 from harness.stacks.k8s_cockroach.kube import Kube
+from harness.stacks.k8s_cockroach.plan import CrdbNode, make_plan
 
 pytestmark = pytest.mark.k8s
 
 NODES = [
-    CrdbNode("ih-lab1-1", "lab1", "203.0.113.11", "10.0.0.5", "crdb", "crdb-ih-lab1-1-0"),
-    CrdbNode("ih-lab2-1", "lab2", "203.0.113.21", "10.0.0.5", "crdb", "crdb-ih-lab2-1-0"),  # same private IP
-    CrdbNode("ih-lab3-1", "lab3", "203.0.113.31", "10.0.0.7", "crdb", "crdb-ih-lab3-1-0"),
+    CrdbNode("ih-lab1-1", "lab1", "203.0.113.11", "10.0.0.5", "ih-lab1-1", "lab1", "nova"),
+    CrdbNode("ih-lab2-1", "lab2", "203.0.113.21", "10.0.0.5", "ih-lab2-1", "lab2", "nova"),  # same private IP
+    CrdbNode("ih-lab3-1", "lab3", "203.0.113.31", "10.0.0.7", "ih-lab3-1", "lab3", "nova"),
 ]
+PLAN = make_plan("ih-1a2b", NODES, namespace="crdb")
 CERTS = ClientCerts(Path("/run/x/certs/ca.crt"), Path("/run/x/certs/client.root.crt"), Path("/run/x/certs/client.root.key"))
 
 
@@ -60,7 +61,7 @@ HEALTHY = [row(1, "203.0.113.11", "lab1"), row(2, "10.0.0.5", "lab2"), row(3, "2
 
 def database(kubes: dict[str, Kube] | None = None, rows: list[dict[str, Any]] | None = None,
              under: int = 0) -> CockroachDatabase:
-    db = CockroachDatabase(NODES, kubes=kubes or {}, certs=CERTS)
+    db = CockroachDatabase.of_plan(PLAN, kubes=kubes or {}, certs=CERTS)
     answers = {MEMBERSHIP_SQL: rows if rows is not None else HEALTHY,
                UNDER_REPLICATED_SQL: [{"under_replicated": under}]}
 
@@ -242,15 +243,16 @@ def test_init_runs_cockroach_init_in_the_first_pod_and_retries_until_definite(ap
     refused = FakeWS({2: "ERROR: cannot dial server.\nIs the server running?\n", 3: exit_frame(1).decode()})
     done = FakeWS({1: "Cluster successfully initialized\n", 3: exit_frame(0).decode()})
     kube = init_kube(api, tmp_path, [refused, done], commands)
-    assert init_cluster(kube, NODES[0], cluster_name="ih-1a2b", interval=0.01) == "initialized"
+    assert init_cluster(kube, PLAN, interval=0.01) == "initialized"
+    # the node's own certificate names localhost; the first of the join list is lab1's
     assert commands == [["/cockroach/cockroach", "init", "--certs-dir=/cockroach/cockroach-certs",
-                         "--host=203.0.113.11:26257", "--cluster-name=ih-1a2b"]] * 2
+                         "--host=localhost:26257", "--cluster-name=ih-1a2b"]] * 2
 
 
 def test_init_already_initialized_is_success(api: ApiServer, tmp_path: Path) -> None:
     commands: list[list[str]] = []
     again = FakeWS({2: f"ERROR: {ALREADY_INITIALIZED}\nFailed running \"init\"\n", 3: exit_frame(1).decode()})
-    assert init_cluster(init_kube(api, tmp_path, [again], commands), NODES[0]) == "already initialized"
+    assert init_cluster(init_kube(api, tmp_path, [again], commands), PLAN) == "already initialized"
     assert len(commands) == 1
 
 
@@ -258,4 +260,4 @@ def test_init_that_never_succeeds_times_out_quoting_the_last_error(api: ApiServe
     refused = [FakeWS({2: "ERROR: cannot dial server.\n", 3: exit_frame(1).decode()}) for _ in range(50)]
     with pytest.raises(PhaseTimeout, match="cloud lab1, phase deploy: timed out after .* waiting for cockroach init "
                                            "through pod crdb/crdb-ih-lab1-1-0 .*cannot dial server"):
-        init_cluster(init_kube(api, tmp_path, refused, []), NODES[0], timeout=0.2, interval=0.01)
+        init_cluster(init_kube(api, tmp_path, refused, []), PLAN, timeout=0.2, interval=0.01)

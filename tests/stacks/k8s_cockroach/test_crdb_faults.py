@@ -12,9 +12,10 @@ import pytest
 from k8s_apiserver import ApiServer, FakeWS, Reply, exit_frame, serving
 from test_crdb_database import HEALTHY, NODES, POD, PODS, database, pod, pod_list, row
 
-from harness.stacks.k8s_cockroach.database import CrdbNode, parse_members
+from harness.stacks.k8s_cockroach.database import parse_members
 from harness.stacks.k8s_cockroach.faults import INJECTORS
 from harness.stacks.k8s_cockroach.kube import Kube
+from harness.stacks.k8s_cockroach.plan import CrdbNode
 from harness.survive.injectors import REGISTRY, FaultStep, Target, run_fault
 from harness.survive.phase import _target
 
@@ -68,7 +69,7 @@ def test_the_registry_key_matches_the_stack_declaration() -> None:
 def test_process_kill_from_the_generic_registry_runs_on_this_database(api: ApiServer, tmp_path: Path) -> None:
     # the node's address is 127.0.0.1, where nothing listens on 26257: the effect step (the
     # member refuses SQL) is then seen at once, without leaving this host
-    local = [CrdbNode("ih-lab2-1", "lab2", "127.0.0.1", "127.0.0.1", "crdb", "crdb-ih-lab2-1-0")]
+    local = [CrdbNode("ih-lab2-1", "lab2", "127.0.0.1", "127.0.0.1", "ih-lab2-1", "lab2", "nova")]
     kube = Kube.from_kubeconfig(api.kubeconfig(tmp_path / "kc"), cloud="lab2",
                                 stream_fn=lambda *a, **k: FakeWS({3: exit_frame(137).decode()}))
     db = database({"lab2": kube}, rows=[row(1, "127.0.0.1", "lab2")])
@@ -81,5 +82,5 @@ def test_process_kill_from_the_generic_registry_runs_on_this_database(api: ApiSe
 
 def test_the_survive_phase_aims_at_the_cloud_s_first_node() -> None:
     members = parse_members([*HEALTHY, row(4, "203.0.113.22", "lab2")], [*NODES, CrdbNode(
-        "ih-lab2-2", "lab2", "203.0.113.22", "10.0.0.6", "crdb", "crdb-ih-lab2-2-0")])
+        "ih-lab2-2", "lab2", "203.0.113.22", "10.0.0.6", "ih-lab2-2", "lab2", "nova")])
     assert _target(members, "lab2").name == "ih-lab2-1"  # no leader in CockroachDB: the first by name
