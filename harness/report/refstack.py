@@ -128,6 +128,11 @@ def write_refstack(run_dir: Path, summary: RunSummary | None = None) -> tuple[li
     summary = summary if summary is not None else summarize(read_events(run_dir / "events.jsonl"))
     written: list[Path] = []
     missing: dict[str, str] = {}
+    if summary.info.get("dry_run"):  # nothing was deployed or checked: no compliance to claim
+        for cloud in summary.clouds:
+            missing[cloud] = "a dry run: no RefStack results"
+            (run_dir / REFSTACK_DIR / f"{cloud}.json").unlink(missing_ok=True)
+        return written, missing
     for cloud in summary.clouds:
         if not cloud or "/" in cloud or cloud.startswith("."):
             missing[cloud] = "the cloud's name cannot be a file name"

@@ -110,3 +110,12 @@ def test_a_stale_file_goes_when_the_cloud_has_no_passed_check(tmp_path: Path) ->
     stale.write_text("{}")
     assert write_refstack(run) == ([], {"lab1": "no passed check (identity failed: 401)"})
     assert not stale.exists()
+
+
+def test_a_dry_run_writes_no_refstack_file_and_says_why(tmp_path: Path) -> None:
+    rec = Record("dry", ["lab1"], dry_run=True)
+    passing_cloud(rec, "lab1", [("identity", 0.5), ("servers", 5.0)])
+    run = rec.end().write(tmp_path / "dry")
+    written, missing = write_refstack(run)
+    assert written == [] and missing == {"lab1": "a dry run: no RefStack results"}
+    assert not (run / "refstack" / "lab1.json").exists()

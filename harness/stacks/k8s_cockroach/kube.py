@@ -31,14 +31,12 @@ Every failure is a :class:`~harness.errors.CloudError` (an unreachable API serve
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 from kubernetes import client as k8s
@@ -69,41 +67,6 @@ KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
 }
 _BY_KIND = {kind: api_version for api_version, kind in KINDS}
-
-
-def server_rewritten(kubeconfig: Mapping[str, Any], address: str, *, cluster: str | None = None) -> dict[str, Any]:
-    """A copy of ``kubeconfig`` whose cluster server points at ``address`` (scheme and port kept).
-
-    k3s writes ``server: https://127.0.0.1:6443``; the harness reaches the API server on the
-    node's public address, which k3s's certificate covers through ``--tls-san``. ``cluster``
-    limits the rewrite to one named cluster entry (default: every entry).
-
-    >>> cfg = {"clusters": [{"name": "default", "cluster": {"server": "https://127.0.0.1:6443"}}]}
-    >>> server_rewritten(cfg, "203.0.113.7")["clusters"][0]["cluster"]["server"]
-    'https://203.0.113.7:6443'
-    >>> server_rewritten(cfg, "2001:db8::7")["clusters"][0]["cluster"]["server"]
-    'https://[2001:db8::7]:6443'
-    """
-    out = copy.deepcopy(dict(kubeconfig))
-    entries = out.get("clusters")
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError("kubeconfig has no clusters to rewrite")
-    host = f"[{address}]" if ":" in address and not address.startswith("[") else address
-    done = 0
-    for entry in entries:
-        if not isinstance(entry, dict) or (cluster is not None and entry.get("name") != cluster):
-            continue
-        spec = entry.get("cluster")
-        server = spec.get("server") if isinstance(spec, dict) else None
-        if not isinstance(spec, dict) or not isinstance(server, str) or not server:
-            raise ConfigError(f"kubeconfig cluster {entry.get('name')!r} has no server")
-        parts = urlsplit(server)
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        spec["server"] = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-        done += 1
-    if not done:
-        raise ConfigError(f"kubeconfig has no cluster named {cluster!r}")
-    return out
 
 
 def resource_path(api_version: str, kind: str, namespace: str | None = None, name: str | None = None) -> str:

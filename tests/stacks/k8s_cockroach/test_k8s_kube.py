@@ -25,7 +25,6 @@ from harness.stacks.k8s_cockroach.kube import (
     exit_status,
     pod_ready,
     resource_path,
-    server_rewritten,
     statefulset_ready,
 )
 
@@ -71,18 +70,6 @@ def status(code: int, reason: str, message: str, causes: list[k8s.V1StatusCause]
 
 
 # ---- kubeconfig and clients
-
-def test_server_rewritten_keeps_scheme_port_and_input() -> None:
-    cfg = {"clusters": [{"name": "default", "cluster": {"server": "https://127.0.0.1:6443",
-                                                        "certificate-authority-data": "Q0E="}}]}
-    out = server_rewritten(cfg, "203.0.113.9")
-    assert out["clusters"][0]["cluster"] == {"server": "https://203.0.113.9:6443", "certificate-authority-data": "Q0E="}
-    assert cfg["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"  # pure: the input is untouched
-    with pytest.raises(ConfigError, match="no cluster named 'other'"):
-        server_rewritten(cfg, "203.0.113.9", cluster="other")
-    with pytest.raises(ConfigError, match="no clusters"):
-        server_rewritten({}, "203.0.113.9")
-
 
 def test_one_client_per_cluster_and_the_global_configuration_untouched(api: ApiServer, tmp_path: Path) -> None:
     default_host = k8s.Configuration.get_default_copy().host
