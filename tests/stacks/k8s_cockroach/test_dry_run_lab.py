@@ -146,7 +146,5 @@ def check_reports(run_dir: Path, clouds: list[str]) -> None:
     assert junit.count('type="rendered"') == 2 * len(clouds)
     pytest_junit = (run_dir / "junit.xml").read_text()
     assert pytest_junit.count("rendered, not run:") >= 2 * len(clouds)  # skipped there too, never passed
-    for cloud in clouds:  # RefStack counts only what passed: no configure or deploy check
-        doc = json.loads((run_dir / "refstack" / f"{cloud}.json").read_text())
-        names = [r["name"] for r in doc["results"]]
-        assert names and not [n for n in names if n.endswith((".configure", ".deploy"))]
+    for cloud in clouds:  # a dry run claims no compliance: no RefStack file at all
+        assert not (run_dir / "refstack" / f"{cloud}.json").exists()
