@@ -4,8 +4,8 @@ The run is the report tests' synthetic one (tests/report/synthetic.py: the recor
 survive/<cloud>/samples.json of --samples seconds and faults.json, artifacts), built first and not
 timed. Then, in this process: reading and folding the record, and rendering the dashboard
 (index.html and a page per cloud), cold (templates compiled on first use) and warm (the median of
---repeat runs). The other exporters (harness.report.junit, refstack, trends) are timed too when
-they are importable and have one of the entry points listed in EXPORTERS. Targets (issue 13):
+--repeat runs). The other exporters (JUnit, RefStack, the history line and page) are timed
+each on its own. Targets (issue 13):
 rendering every report under 1 s, index.html under 1 MB.
 
 usage: python benchmarks/bench_report.py [--clouds 50] [--phases 12] [--samples 300] [--repeat 5] [--keep DIR]
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib
 import statistics
 import sys
 import tempfile
@@ -31,13 +30,24 @@ from synthetic import PHASES, build_run  # noqa: E402
 
 from harness.record import read_events  # noqa: E402
 from harness.report.dashboard import render_dashboard  # noqa: E402
+from harness.report.junit import write_junit  # noqa: E402
 from harness.report.model import summarize  # noqa: E402
+from harness.report.refstack import write_refstack  # noqa: E402
+from harness.report.trends import HISTORY_FILE, append_history, history_entry  # noqa: E402
+from harness.report.trends_html import render_history  # noqa: E402
 
 TARGET_S, TARGET_BYTES = 1.0, 1_000_000
-# other exporters, landing separately: the first of these names a module has is called with the run dir
-EXPORTERS = {"junit": ("render_junit", "write_junit", "export"),
-             "refstack": ("render_refstack", "write_refstack", "export"),
-             "trends": ("append_history", "render_history", "export")}
+
+
+def _trends(run: Path) -> Any:
+    """The run's history line and history.html, as export_all writes them at run end."""
+    entry = history_entry(summarize(read_events(run / "events.jsonl")))
+    append_history(run.parent / HISTORY_FILE, entry)
+    return render_history(run.parent)
+
+
+# the other exporters, each timed on its own (export_all runs them one after the other)
+EXPORTERS: dict[str, Callable[[Path], Any]] = {"junit": write_junit, "refstack": write_refstack, "trends": _trends}
 
 
 def phases(count: int) -> list[str]:
@@ -45,20 +55,6 @@ def phases(count: int) -> list[str]:
     base = list(PHASES)
     extra = [f"extra-{i}" for i in range(1, max(0, count - len(base)) + 1)]
     return (base[:-1] + extra + base[-1:])[:count] if count < len(base) else base[:-1] + extra + base[-1:]
-
-
-def exporters() -> list[tuple[str, Callable[[Path], Any] | None, str]]:
-    """``(name, entry point or None, why not)`` for each other exporter."""
-    found = []
-    for name, entries in EXPORTERS.items():
-        try:
-            module = importlib.import_module(f"harness.report.{name}")
-        except ImportError as exc:
-            found.append((name, None, f"not importable ({exc})"))
-            continue
-        entry = next((getattr(module, e) for e in entries if callable(getattr(module, e, None))), None)
-        found.append((name, entry, "" if entry else f"none of {', '.join(entries)} in it"))
-    return found
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -88,10 +84,7 @@ def main() -> int:
         cold_s, index = timed(lambda: render_dashboard(run))
         warm = [timed(lambda: render_dashboard(run))[0] for _ in range(args.repeat)]
         others = []
-        for name, entry, why in exporters():
-            if entry is None:
-                others.append((name, None, why))
-                continue
+        for name, entry in EXPORTERS.items():
             try:
                 others.append((name, timed(lambda e=entry: e(run))[0], ""))  # type: ignore[misc]
             except Exception as exc:  # an exporter's own bug is reported, not a crash of the benchmark
