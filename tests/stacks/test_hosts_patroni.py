@@ -18,8 +18,10 @@ from harness.errors import CloudError, ConfigError, RendezvousError
 from harness.record import RunDir
 from harness.rendezvous import DirRendezvous
 from harness.stacks.base import PhaseFn
+from harness.stacks.common import confirm_plan
 from harness.stacks.hosts_patroni import phases as hp
 from harness.stacks.hosts_patroni.database import PatroniDatabase
+from harness.stacks.hosts_patroni.plan import ClusterPlan
 
 
 def servers(cloud: str, n: int) -> list[Server]:
@@ -47,7 +49,7 @@ def test_every_cloud_derives_the_same_plan_whatever_the_order() -> None:
     a = hp.plan_cluster({"c2": servers("c2", 2), "c1": servers("c1", 2)})
     b = hp.plan_cluster({"c1": servers("c1", 2), "c2": servers("c2", 2)})
     assert a == b and a.digest() == b.digest()
-    assert hp.ClusterPlan.from_facts(json.loads(json.dumps(a.as_facts()))) == a
+    assert ClusterPlan.from_facts(json.loads(json.dumps(a.as_facts()))) == a
     assert hp.plan_cluster({"c1": servers("c1", 1), "c2": servers("c2", 2)}).digest() != a.digest()
 
 
@@ -90,10 +92,10 @@ def test_confirm_plan_refuses_a_cloud_that_derived_another_plan(tmp_path: Path) 
     plan = hp.plan_cluster({"c1": servers("c1", 2), "c2": servers("c2", 2)})
     rv.publish(hp.PLAN, "c2", {"digest": "something-else"})
     with pytest.raises(RendezvousError, match="clouds c2 derived a different cluster plan"):
-        hp._confirm_plan(rv, "c1", plan, timeout=1)
+        confirm_plan(rv, hp.PLAN, "c1", plan.clouds, plan.digest(), what="cluster plan", timeout=1)
     rv2 = DirRendezvous(tmp_path / "other")
     with pytest.raises(RendezvousError, match="clouds c2 did not confirm the cluster plan"):
-        hp._confirm_plan(rv2, "c1", plan, timeout=0.3)
+        confirm_plan(rv2, hp.PLAN, "c1", plan.clouds, plan.digest(), what="cluster plan", timeout=0.3)
 
 
 def test_a_cloud_failing_before_deploy_withdraws_from_every_stack_name(tmp_path: Path) -> None:

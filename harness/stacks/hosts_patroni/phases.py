@@ -33,15 +33,16 @@ from typing import TYPE_CHECKING, Any
 from ...configure.ansible import run_playbook
 from ...configure.inventory import Server, build_inventory, group_name, servers_from_facts
 from ...configure.scrub import scrub_value
-from ...errors import ConfigError, RendezvousError
+from ...errors import ConfigError
 from ...record import RunDir
 from ...rendezvous import DirRendezvous
 from ...waiting import wait_for
+from ..common import confirm_plan
 from . import pins
 from .database import PatroniDatabase
 from .health import NotReady
 from .names import JOINED, NODES, PLAN, PLAYBOOKS, RENDEZVOUS_NAMES
-from .plan import ClusterPlan, plan_cluster
+from .plan import plan_cluster
 
 if TYPE_CHECKING:
     from ...engine import CloudRun
@@ -130,7 +131,8 @@ def deploy_phase(run: CloudRun) -> dict[str, Any]:
         details["clouds_missing"] = got.missing
     nodes = {c: [Server.from_fact(f, c) for f in d.get("servers", [])] for c, d in got.present.items()}
     plan = plan_cluster(nodes)
-    _confirm_plan(rv, run.cloud, plan, min(PLAN_CONFIRM_TIMEOUT, left()))
+    confirm_plan(rv, PLAN, run.cloud, plan.clouds, plan.digest(), what="cluster plan",
+                 timeout=min(PLAN_CONFIRM_TIMEOUT, left()))
     known_at = time.monotonic()
     details["plan"] = {"clouds": plan.clouds, "members": len(plan.members), "etcd": list(plan.etcd),
                        "sync_standbys": plan.sync_standbys}
@@ -172,20 +174,6 @@ def _joined(db: PatroniDatabase, members: list[str]) -> bool:
     if reasons:
         raise NotReady("; ".join(reasons))
     return True
-
-
-def _confirm_plan(rv: DirRendezvous, cloud: str, plan: ClusterPlan, timeout: float) -> None:
-    """Every cloud of the plan must have derived the same plan (a late cloud would not)."""
-    digest = plan.digest()
-    rv.publish(PLAN, cloud, {"digest": digest})
-    got = rv.gather(PLAN, plan.clouds, timeout=timeout, me=cloud)
-    differ = sorted(c for c, d in got.present.items() if d.get("digest") != digest)
-    if differ:
-        raise RendezvousError(f"clouds {', '.join(differ)} derived a different cluster plan "
-                              "(a cloud published its servers late)", cloud=cloud, phase="deploy")
-    if got.missing:
-        raise RendezvousError(f"clouds {', '.join(got.missing)} did not confirm the cluster plan within "
-                              f"{timeout:.0f}s", cloud=cloud, phase="deploy")
 
 
 def _save_status(rundir: RunDir, cloud: str, db: PatroniDatabase) -> str:

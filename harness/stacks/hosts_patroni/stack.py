@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import CloudError
 from ..base import Needs, Phase, Rule, Stack, lazy
+from ..common import play_lines, seconds_text
 from .names import PINS_FILE, PLAYBOOKS, RENDEZVOUS_NAMES
 
 if TYPE_CHECKING:
@@ -33,15 +34,6 @@ def database(run: CloudRun) -> Database:
     return db
 
 
-def _plays(details: Mapping[str, Any]) -> list[str]:
-    plays = details.get("plays") or []
-    return [f"{p.get('name', '?')}: {float(p.get('seconds', 0)):.1f} s" for p in plays if isinstance(p, dict)]
-
-
-def _seconds(value: Any) -> str:
-    return f"{float(value):.1f} s" if isinstance(value, (int, float)) else "-"
-
-
 def report_row(details: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]] | None:
     """The report's "Configure and join" row: Ansible plays with their times, join time, leader.
 
@@ -55,10 +47,10 @@ def report_row(details: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]
     changed = conf.get("changed")
     standbys = dep.get("sync_standbys")
     return {
-        "configure plays": _plays(conf) + ([f"changed tasks: {changed}"] if changed is not None else []),
-        "deploy plays": _plays(ansible or {}),
-        "join": [_seconds(dep.get("join_s"))],
-        "cluster ready": [_seconds(dep.get("cluster_ready_s"))],
+        "configure plays": play_lines(conf) + ([f"changed tasks: {changed}"] if changed is not None else []),
+        "deploy plays": play_lines(ansible or {}),
+        "join": [seconds_text(dep.get("join_s"))],
+        "cluster ready": [seconds_text(dep.get("cluster_ready_s"))],
         "leader": [str(dep.get("leader") or "-")],
         "sync standbys": [", ".join(map(str, standbys)) if isinstance(standbys, list)
                           else str(standbys) if standbys is not None else "-"],

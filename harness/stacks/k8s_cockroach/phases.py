@@ -47,10 +47,11 @@ from typing import TYPE_CHECKING, Any
 
 from ...configure.ansible import run_playbook
 from ...configure.inventory import Server, build_inventory, render_inventory, servers_from_facts
-from ...errors import CloudError, ConfigError, HarnessError, RendezvousError
+from ...errors import CloudError, ConfigError, HarnessError
 from ...record import read_events, rendered
 from ...rendezvous import DirRendezvous
 from ...waiting import wait_for
+from ..common import confirm_plan
 from . import airgap, pins
 from .names import APPLIED, JOINED, NODES, PLAN, RENDEZVOUS_NAMES
 from .plan import CrdbPlan, cluster_name_for, plan_from_servers
@@ -292,7 +293,8 @@ def deploy_phase(run: CloudRun) -> dict[str, Any]:
         details["clouds_not_in_plan"] = {**got.withdrawn, **{c: "missing" for c in got.missing}}
     plan = plan_from_servers(cluster_name_for(rundir.run_id),
                              {c: list(d.get("servers") or []) for c, d in got.present.items()})
-    _confirm_plan(rv, run.cloud, plan, min(PLAN_CONFIRM_TIMEOUT, left()))
+    confirm_plan(rv, PLAN, run.cloud, plan.clouds, plan.digest(), what="CockroachDB plan",
+                 timeout=min(PLAN_CONFIRM_TIMEOUT, left()))
     known_at = time.monotonic()
     mine = plan.of_cloud(run.cloud)
     details["plan"] = {"cluster_name": plan.cluster_name, "clouds": plan.clouds, "nodes": len(plan.nodes),
@@ -318,20 +320,6 @@ def _render(run: CloudRun, files: Mapping[str, str]) -> list[str]:
         path.write_text(text)
         written.append(str(path.relative_to(run.rundir.path)))
     return written
-
-
-def _confirm_plan(rv: DirRendezvous, cloud: str, plan: CrdbPlan, timeout: float) -> None:
-    """Every cloud of the plan must have derived the same plan (a late cloud would not)."""
-    digest = plan.digest()
-    rv.publish(PLAN, cloud, {"digest": digest})
-    got = rv.gather(PLAN, plan.clouds, timeout=timeout, me=cloud)
-    differ = sorted(c for c, d in got.present.items() if d.get("digest") != digest)
-    if differ:
-        raise RendezvousError(f"clouds {', '.join(differ)} derived a different CockroachDB plan "
-                              "(a cloud published its servers late)", cloud=cloud, phase="deploy")
-    if got.missing:
-        raise RendezvousError(f"clouds {', '.join(got.missing)} did not confirm the CockroachDB plan within "
-                              f"{timeout:.0f}s", cloud=cloud, phase="deploy")
 
 
 def kubeconfig_path(run: CloudRun, cloud: str) -> Path:

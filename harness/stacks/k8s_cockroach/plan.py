@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ...configure.inventory import Server
 from ...errors import ConfigError
 from . import pins
 from .join import choose_join, host_port
@@ -200,13 +201,9 @@ def node_from_fact(fact: Mapping[str, Any], cloud: str) -> CrdbNode:
     Optional keys: ``hostname`` (default: the name, lower-cased: what cloud-init sets from the
     server name), ``region`` (default: the cloud), ``zone`` (default: ``nova``).
     """
-    if not isinstance(fact, Mapping):
-        raise ConfigError(f"a server fact must be a mapping, got {type(fact).__name__}", cloud=cloud)
-    missing = [k for k in ("name", "public_ip", "private_ip") if not fact.get(k)]
-    if missing:
-        raise ConfigError(f"server fact {dict(fact)!r} lacks {', '.join(missing)}", cloud=cloud)
-    name = str(fact["name"])
-    return CrdbNode(name=name, cloud=cloud, public_ip=str(fact["public_ip"]), private_ip=str(fact["private_ip"]),
+    server = Server.from_fact(fact, cloud)  # the same checks as the inventory's: fields, name
+    name = server.name
+    return CrdbNode(name=name, cloud=cloud, public_ip=server.public_ip, private_ip=server.private_ip,
                     hostname=str(fact.get("hostname") or name.lower()), region=str(fact.get("region") or cloud),
                     zone=str(fact.get("zone") or DEFAULT_ZONE))
 

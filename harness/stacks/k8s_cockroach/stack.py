@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..base import Needs, Phase, Rule, Stack, lazy
+from ..common import play_lines, seconds_text
 from .names import RENDEZVOUS_NAMES
 from .pins import PLAYBOOKS
 
@@ -29,15 +30,6 @@ RULES = (
 )
 
 
-def _plays(details: Mapping[str, Any]) -> list[str]:
-    plays = details.get("plays") or []
-    return [f"{p.get('name', '?')}: {float(p.get('seconds', 0)):.1f} s" for p in plays if isinstance(p, dict)]
-
-
-def _seconds(value: Any) -> str:
-    return f"{float(value):.1f} s" if isinstance(value, (int, float)) else "-"
-
-
 def report_row(details: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]] | None:
     """The report's "k3s and the CockroachDB join" row: plays, k3s roles, join list, localities,
     join time; a dry run says what was only rendered. Only named fields are taken from the details.
@@ -52,12 +44,12 @@ def report_row(details: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]
     agents: list[Any] = conf["k3s_agent"] if isinstance(conf.get("k3s_agent"), list) else []
     dry = [str(d["rendered"]) for d in (conf, dep) if isinstance(d.get("rendered"), str)]
     return {
-        "configure plays": _plays(conf),
+        "configure plays": play_lines(conf),
         "k3s": [f"servers: {', '.join(map(str, servers)) or '-'}", f"agents: {', '.join(map(str, agents)) or '-'}"],
         "join list": [str(a) for a in plan.get("join") or []] or ["-"],
         "localities": [f"{name}: {loc}" for name, loc in localities.items()] or ["-"],
-        "join": [_seconds(dep.get("join_s"))],
-        "cluster ready": [_seconds(dep.get("cluster_ready_s"))],
+        "join": [seconds_text(dep.get("join_s"))],
+        "cluster ready": [seconds_text(dep.get("cluster_ready_s"))],
         "dry run": dry + ([str(conf["needs_not_met"])] if conf.get("needs_not_met") else []) or ["-"],
     }
 
