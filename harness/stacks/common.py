@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..errors import RendezvousError
+from ..configure.inventory import Server, servers_from_facts
+from ..errors import ConfigError, RendezvousError
 from ..rendezvous import DirRendezvous
+
+if TYPE_CHECKING:
+    from ..engine import CloudRun
+
+
+def ssh_files(run: CloudRun) -> tuple[Path, Path]:
+    """The run's ssh private key and known_hosts file, as the keypair and ssh-ready phases left them."""
+    key = run.facts.get("ssh_key")
+    if not key or not Path(key).is_file():
+        raise ConfigError(f"no ssh key in the run's facts (run.facts['ssh_key'] = {key!r})", cloud=run.cloud)
+    known = run.facts.get("known_hosts") or Path(key).parent / "known_hosts"
+    return Path(key), Path(known)
+
+
+def cloud_servers(run: CloudRun) -> list[Server]:
+    """This cloud's servers from the run's facts, with the challenge's ssh user."""
+    try:
+        user = run.settings.ssh_user
+    except Exception:  # a cloud outside the challenge file (tests, tools): the usual default
+        user = "root"
+    return servers_from_facts(run.facts, run.cloud, default_user=user)
 
 
 def confirm_plan(rv: DirRendezvous, name: str, cloud: str, clouds: list[str], digest: str, *, what: str,

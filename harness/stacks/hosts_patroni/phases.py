@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...configure.ansible import run_playbook
-from ...configure.inventory import Server, build_inventory, group_name, servers_from_facts
+from ...configure.inventory import Server, build_inventory, group_name
 from ...configure.scrub import scrub_value
-from ...errors import ConfigError
 from ...record import RunDir
 from ...rendezvous import DirRendezvous
 from ...waiting import wait_for
-from ..common import confirm_plan
+from ..common import cloud_servers, confirm_plan, ssh_files
 from . import pins
 from .database import PatroniDatabase
 from .health import NotReady
@@ -80,26 +79,10 @@ def stack_vars() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- phases
-def _ssh(run: CloudRun) -> tuple[Path, Path]:
-    key = run.facts.get("ssh_key")
-    if not key or not Path(key).is_file():
-        raise ConfigError(f"no ssh key in the run's facts (run.facts['ssh_key'] = {key!r})", cloud=run.cloud)
-    known = run.facts.get("known_hosts") or Path(key).parent / "known_hosts"
-    return Path(key), Path(known)
-
-
-def _servers(run: CloudRun) -> list[Server]:
-    try:
-        user = run.settings.ssh_user
-    except Exception:  # a cloud outside the challenge file (tests, tools): the usual default
-        user = "root"
-    return servers_from_facts(run.facts, run.cloud, default_user=user)
-
-
 def configure_phase(run: CloudRun) -> dict[str, Any]:
     """Run ``prepare.yml`` on this cloud's servers; details: plays, slowest tasks, changes."""
-    servers = _servers(run)
-    key, known = _ssh(run)
+    servers = cloud_servers(run)
+    key, known = ssh_files(run)
     inventory = build_inventory(servers, ssh_key=key, known_hosts=known,
                                 groups={"patroni": [s.name for s in servers]})
     result = run_playbook(run.rundir, cloud=run.cloud, phase="configure", playbook="prepare.yml",
@@ -111,8 +94,8 @@ def configure_phase(run: CloudRun) -> dict[str, Any]:
 
 def deploy_phase(run: CloudRun) -> dict[str, Any]:
     """Join this cloud's servers to the one cluster of the run; see the module docstring."""
-    servers = _servers(run)
-    key, known = _ssh(run)
+    servers = cloud_servers(run)
+    key, known = ssh_files(run)
     rundir = run.rundir
     rv = DirRendezvous(rundir)
     timeout = run.challenge.timeout("deploy")

@@ -46,12 +46,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...configure.ansible import run_playbook
-from ...configure.inventory import Server, build_inventory, render_inventory, servers_from_facts
+from ...configure.inventory import Server, build_inventory, render_inventory
 from ...errors import CloudError, ConfigError, HarnessError
 from ...record import read_events, rendered
 from ...rendezvous import DirRendezvous
 from ...waiting import wait_for
-from ..common import confirm_plan
+from ..common import cloud_servers, confirm_plan, ssh_files
 from . import airgap, pins
 from .names import APPLIED, JOINED, NODES, PLAN, RENDEZVOUS_NAMES
 from .plan import CrdbPlan, cluster_name_for, plan_from_servers
@@ -72,22 +72,6 @@ __all__ = ["RENDEZVOUS_NAMES", "configure_phase", "deploy_phase", "k3s_groups", 
 
 
 # --------------------------------------------------------------------------- shared
-def _ssh(run: CloudRun) -> tuple[Path, Path]:
-    key = run.facts.get("ssh_key")
-    if not key or not Path(key).is_file():
-        raise ConfigError(f"no ssh key in the run's facts (run.facts['ssh_key'] = {key!r})", cloud=run.cloud)
-    known = run.facts.get("known_hosts") or Path(key).parent / "known_hosts"
-    return Path(key), Path(known)
-
-
-def _servers(run: CloudRun) -> list[Server]:
-    try:
-        user = run.settings.ssh_user
-    except Exception:  # a cloud outside the challenge file (tests, tools): the usual default
-        user = "root"
-    return servers_from_facts(run.facts, run.cloud, default_user=user)
-
-
 def _artifacts(run: CloudRun, *parts: str) -> Path:
     path = run.rundir.path.joinpath("artifacts", run.cloud, *parts)
     path.mkdir(parents=True, exist_ok=True)
@@ -188,8 +172,8 @@ def _applied_rules(run: CloudRun) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- configure
 def configure_phase(run: CloudRun) -> dict[str, Any]:
     """k3s on this cloud's servers (dry run: host preparation only); see the module docstring."""
-    servers = _servers(run)
-    key, known = _ssh(run)
+    servers = cloud_servers(run)
+    key, known = ssh_files(run)
     groups = k3s_groups(servers)
     inventory = build_inventory(servers, ssh_key=key, known_hosts=known, groups=groups)
     private = _private(run, "k3s")
