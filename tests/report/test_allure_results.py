@@ -4,6 +4,9 @@ durations from the record, and no secret anywhere in the results directory."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,28 +93,29 @@ def _steps(item: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for step in item.get("steps", []) for s in (step, *_steps(step))]
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One scenario session under ``-n 2 --dist loadgroup`` (workers, lanes), shared by the tests."""
-    import os
-    import subprocess
-    import sys
-
-    where = tmp_path_factory.mktemp("allure-session")
-    (where / "conftest.py").write_text(CONFTEST)
+def _run_session(where: Path, clouds: tuple[str, ...], *, conftest_extra: str = "") -> tuple[Path, str]:
+    """A scenario session under ``-n 2 --dist loadgroup`` (workers, lanes), in a subprocess."""
+    (where / "conftest.py").write_text(CONFTEST + conftest_extra)
     (where / "test_scenario.py").write_text(SCENARIO)
     (where / "challenge.yaml").write_text("name: boston\nstack: test-stack\nclouds: {"
-                                          + ", ".join(f"{c}: {{}}" for c in CLOUDS) + "}\n")
+                                          + ", ".join(f"{c}: {{}}" for c in clouds) + "}\n")
     (where / "clouds.yaml").write_text("clouds:\n" + "".join(
-        f"  {c}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}}\n" for c in CLOUDS))
+        f"  {c}:\n    auth: {{auth_url: 'http://127.0.0.1:9/v3', username: u, password: p}}\n" for c in clouds))
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(where / "clouds.yaml"),
            "INTEROP_CHALLENGE": str(where / "challenge.yaml"), "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--run-id", "ra",
                            "--alluredir", str(where / "reports" / "ra" / RESULTS_DIR),
                            "-n", "2", "--dist", "loadgroup", "-q"],
                           cwd=where, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1 and "1 failed, 6 passed, 2 skipped" in done.stdout, done.stdout + done.stderr
-    return where / "reports" / "ra"
+    return where / "reports" / "ra", done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One session over three clouds, one failing, shared by the tests."""
+    run, out = _run_session(tmp_path_factory.mktemp("allure-session"), CLOUDS)
+    assert "1 failed, 6 passed, 2 skipped" in out, out
+    return run
 
 
 def _results(run: Path) -> list[dict[str, Any]]:
@@ -204,3 +208,25 @@ def test_a_recorded_phase_without_a_result_is_written_from_the_record(tmp_path: 
     assert results["servers"]["status"] == "failed" and results["servers"]["stop"] - results["servers"]["start"] == 2500
     assert _labels(results["identity"]) == dict(suite_labels(name=None, run_id="r9", stack="hosts-patroni",
                                                              cloud="lab1", phase="identity"))
+
+
+def test_interop_run_writes_results_into_the_run_and_never_cleans_them(tmp_path: Path) -> None:
+    from harness import cli
+
+    args = cli.build_parser().parse_args(["run", "--reports-dir", str(tmp_path)])
+    args.challenge_path = Path("c.yaml")
+    cmd = cli.pytest_args(args, ["a", "b"], "RID")
+    assert cmd[cmd.index("--alluredir") + 1] == str(tmp_path / "RID" / RESULTS_DIR)
+    assert "--clean-alluredir" not in cmd  # every xdist worker would wipe the others' results
+
+
+def test_the_labels_come_from_allure_pytest_in_the_worker_already(tmp_path: Path) -> None:
+    """Without the session-end pass (a controller killed before it), each cloud is its own suite."""
+    skip_pass = "\nimport harness.report.allure_results as ar\nar.apply_record = lambda *a, **k: ar.Applied()\n"
+    run, out = _run_session(tmp_path, ("good1", "good2"), conftest_extra=skip_pass)
+    assert "6 passed" in out, out
+    results = _results(run)
+    assert sorted((_labels(r)["suite"], _labels(r)["subSuite"]) for r in results) == sorted(
+        (c, p) for c in ("good1", "good2") for p in ("configure", "deploy", "soak"))
+    assert all(_labels(r)["parentSuite"] == "boston ra" and _labels(r)["stack"] == "test-stack" for r in results)
+    assert all(not r.get("steps") for r in results)  # those come from the record, at the end
