@@ -102,6 +102,11 @@ def apply_record(run_dir: Path, results_dir: Path | None = None, secrets: Sequen
         return applied
     summary = summarize(read_events(run_dir / "events.jsonl"))
     secrets = [*secrets, *known_secrets(run_dir)]
+    # our attachments by test uuid, listed once (a glob per result is quadratic in a big run)
+    ours: dict[str, set[str]] = {}
+    for entry in os.scandir(results_dir):
+        if OURS in entry.name:
+            ours.setdefault(entry.name.split(OURS, 1)[0], set()).add(entry.name)
     covered: set[tuple[str, str]] = set()
     for path in sorted(results_dir.glob("*-result.json")):
         result = _load(path)
@@ -114,7 +119,7 @@ def apply_record(run_dir: Path, results_dir: Path | None = None, secrets: Sequen
             if _retime(result, summary, *where):
                 applied.retimed += 1
             _label(result, summary, *where)
-            _attach(result, results_dir, run_dir, summary, *where, secrets)
+            _attach(result, results_dir, run_dir, summary, *where, secrets, ours)
         _scrub_result(result, results_dir, secrets)
         _save(path, result)
     for path in sorted(results_dir.glob("*-container.json")):
@@ -124,7 +129,7 @@ def apply_record(run_dir: Path, results_dir: Path | None = None, secrets: Sequen
                 _scrub_details(fixture, secrets)
             _save(path, container)
     for cloud, phase in sorted(set(summary.results) - covered):
-        _add_missing(results_dir, run_dir, summary, cloud, phase, secrets)
+        _add_missing(results_dir, run_dir, summary, cloud, phase, secrets, ours)
         applied.added += 1
     if applied.added:
         applied.messages.append(f"allure: {applied.added} recorded phases had no pytest result (a worker died?); "
@@ -141,8 +146,18 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
+    _write(path, json.dumps(data, ensure_ascii=False))
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` in one rename, and only when it changes (a second pass writes nothing)."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -182,15 +197,15 @@ def _label(result: dict[str, Any], summary: RunSummary, cloud: str, phase: str) 
 
 
 def _attach(result: dict[str, Any], results_dir: Path, run_dir: Path, summary: RunSummary, cloud: str, phase: str,
-            secrets: Sequence[str]) -> None:
+            secrets: Sequence[str], ours: dict[str, set[str]]) -> None:
     test_uuid = str(result.get("uuid") or uuid.uuid5(_NAMESPACE, f"{summary.run_id}/{cloud}/{phase}"))
     result["steps"] = [s for s in result.get("steps", []) if not _ours(s)] + phase_steps(summary, cloud, phase,
                                                                                          secrets)
     kept = [a for a in result.get("attachments", []) if isinstance(a, dict) and OURS not in str(a.get("source"))]
-    for old in results_dir.glob(f"{test_uuid}{OURS}*"):
-        old.unlink()
     new = [_write_attachment(results_dir, test_uuid, n, a, secrets)
            for n, a in enumerate(phase_attachments(run_dir, summary, cloud, phase))]
+    for stale in ours.get(test_uuid, set()) - {a["source"] for a in new}:
+        (results_dir / stale).unlink(missing_ok=True)
     result["attachments"] = kept + new
 
 
@@ -202,9 +217,7 @@ def _ours(step: object) -> bool:
 def _write_attachment(results_dir: Path, test_uuid: str, n: int, att: Attachment,
                       secrets: Sequence[str]) -> dict[str, str]:
     source = f"{test_uuid}{OURS}{n}-attachment.{att.ext}"
-    tmp = results_dir / f".{source}.tmp"
-    tmp.write_text(scrub(att.text, secrets), encoding="utf-8")
-    os.replace(tmp, results_dir / source)
+    _write(results_dir / source, scrub(att.text, secrets))
     return {"name": att.name, "source": source, "type": att.mime}
 
 
@@ -226,9 +239,7 @@ def _scrub_result(result: dict[str, Any], results_dir: Path, secrets: Sequence[s
         path = results_dir / str(att.get("source", ""))
         if str(att.get("type", "")).startswith(TEXT_TYPES) and path.is_file() and path.parent == results_dir:
             text = path.read_text(encoding="utf-8", errors="replace")
-            clean = scrub(text, secrets)
-            if clean != text:
-                path.write_text(clean, encoding="utf-8")
+            _write(path, scrub(text, secrets))
 
 
 def _all_attachments(item: dict[str, Any]) -> list[dict[str, Any]]:
@@ -240,7 +251,7 @@ def _all_attachments(item: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _add_missing(results_dir: Path, run_dir: Path, summary: RunSummary, cloud: str, phase: str,
-                 secrets: Sequence[str]) -> None:
+                 secrets: Sequence[str], ours: dict[str, set[str]]) -> None:
     """A result for a recorded phase pytest reported nothing for, from the record alone."""
     recorded = summary.results[cloud, phase]
     test_uuid = str(uuid.uuid5(_NAMESPACE, f"{summary.run_id}/{cloud}/{phase}"))
@@ -253,5 +264,5 @@ def _add_missing(results_dir: Path, run_dir: Path, summary: RunSummary, cloud: s
         "labels": [], "parameters": [{"name": "cloud_name", "value": repr(cloud)}]}
     _retime(result, summary, cloud, phase)
     _label(result, summary, cloud, phase)
-    _attach(result, results_dir, run_dir, summary, cloud, phase, secrets)
+    _attach(result, results_dir, run_dir, summary, cloud, phase, secrets, ours)
     _save(results_dir / f"{test_uuid}-result.json", result)
