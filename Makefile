@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LAB_CLOUDS ?= 3
 PYTEST_ARGS ?=
 
-.PHONY: help install browser lint lab demo test unit bench clean lab-down
+.PHONY: help install browser allure lint lab demo test unit bench clean lab-down
 
 help:
 	@echo "make demo    bring up the local lab and run the challenge over its $(LAB_CLOUDS) clouds"
@@ -18,6 +18,7 @@ help:
 	@echo "make unit    unit tests only (no lab)"
 	@echo "make bench   benchmarks (needs the lab: make lab LAB_CLOUDS=6)"
 	@echo "make lab-down  stop every lab process"
+	@echo "make allure  install Allure 3 (pinned, into tools/allure) for interop report --allure-html"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
@@ -38,6 +39,15 @@ $(BROWSER):
 	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium; }
 
 browser: $(BROWSER)
+
+# Allure 3 for `interop report --allure-html`: exactly the versions of tools/allure/package-lock.json,
+# into tools/allure/node_modules (project-local, never global); needs node >= 20 and npm.
+ALLURE_STAMP := tools/allure/node_modules/.installed
+$(ALLURE_STAMP): tools/allure/package.json tools/allure/package-lock.json
+	npm ci --prefix tools/allure --no-audit --no-fund
+	@touch $@
+
+allure: $(ALLURE_STAMP)
 
 lab: $(STAMP)
 	$(BIN)/interop lab up --clouds $(LAB_CLOUDS)

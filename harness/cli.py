@@ -159,6 +159,9 @@ def pytest_args(args: argparse.Namespace, clouds: Sequence[str], run_id: str) ->
     cmd = [str(args.scenarios or _scenarios_dir()),
            "--challenge", str(args.challenge_path), "--run-id", run_id, "--reports-dir", str(reports),
            "--junitxml", str(reports / run_id / "junit.xml"), "-q",
+           # allure-pytest's results; the plugin gives them the record's times at session end
+           # (never --clean-alluredir: each xdist worker would wipe the others' results)
+           "--alluredir", str(reports / run_id / "allure-results"),
            # a test's time is its phase's, not the session's set-up too (agrees with junit-record.xml)
            "-o", "junit_duration_report=call",
            # A scenario run is not a unit-test session: no cache, no assertion rewriting (phases
@@ -244,6 +247,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(path)
     for message in done.messages:
         print(f"interop: {message}")
+    if args.allure_html:
+        from .report.allure_html import render_allure
+
+        print(f"interop: allure report at {render_allure(run)}")
     return EXIT_OK
 
 
@@ -516,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", help="with --compare: also write the comparison as a page")
     p.add_argument("--history-last", type=_positive_int, default=20, metavar="N",
                    help="runs charted in reports/history.html (default 20)")
+    p.add_argument("--allure-html", action="store_true",
+                   help="also render RUN/allure-results into one offline file, RUN/allure-report/index.html, "
+                        "with Allure 3 (install the pinned version first: make allure)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check", help="re-run the survivability checkers on a stored history",

@@ -403,6 +403,54 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         progress.say(f"interop: could not export the reports: {type(exc).__name__}: {exc}")
 
 
+# ---- Allure (allure-pytest, when --alluredir is given) -------------------------------------------
+# Labels go on in the worker, as the test starts; times, steps and attachments come from the
+# record once every worker is done (harness.report.allure_results says why). Own hook names
+# (specname) keep this section apart from the hooks above.
+
+
+def _alluredir(config: pytest.Config) -> str | None:
+    if not config.pluginmanager.hasplugin("allure_listener"):
+        return None
+    return getattr(config.option, "allure_report_dir", None) or None
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_runtest_setup")
+def pytest_runtest_setup_allure(item: pytest.Item) -> None:
+    """Before the fixtures, so a test whose set-up fails still lands in its cloud's suite."""
+    where = tags.cloud_phase(item)
+    if where is None or _alluredir(item.config) is None:
+        return
+    import allure
+
+    from .report.allure_results import suite_labels
+
+    challenge = _challenge(item.config)
+    run_id = item.config.stash[_RUN_ID]
+    for name, value in suite_labels(name=challenge.name or challenge_path(item.config.getoption("challenge")).stem,
+                                    run_id=run_id, stack=challenge.stack, cloud=where[0], phase=where[1]):
+        allure.dynamic.label(name, value)
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
+def pytest_sessionfinish_allure(session: pytest.Session, exitstatus: int) -> None:
+    """In the controller, after every worker wrote its results: the record's story into them."""
+    config = session.config
+    results = _alluredir(config)
+    if _is_worker(config) or results is None or not run_dir_of(config).events_path.is_file():
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    say = reporter.write_line if reporter is not None else (lambda line: print(line, file=sys.stderr))
+    try:
+        from .report.allure_results import apply_record
+
+        applied = apply_record(run_dir_of(config).path, Path(results))
+        for message in applied.messages:
+            say(f"interop: {message}")
+    except Exception as exc:  # the run's outcome and its other reports stand without it
+        say(f"interop: could not finish the allure results: {type(exc).__name__}: {exc}")
+
+
 # ---- xdist: clouds dealt to workers, and time to tear down on Ctrl-C --------------------------
 
 
