@@ -60,7 +60,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint browser lab
+test: lint browser allure lab
 	@eval "$$($(BIN)/interop lab env)" && $(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 unit: $(STAMP)
