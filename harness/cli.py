@@ -173,6 +173,8 @@ def pytest_args(args: argparse.Namespace, clouds: Sequence[str], run_id: str) ->
         cmd += ["--clouds", args.clouds]
     if getattr(args, "dry_run", False):
         cmd.append("--dry-run")
+    if getattr(args, "keep", False):
+        cmd.append("--keep")
     if workers > 0:
         # no restarts: a crashed worker's clouds cannot be taken up halfway (their lanes died)
         cmd += ["-n", str(workers), "--dist", "loadgroup", "--max-worker-restart", "0"]
@@ -504,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for a stack that cannot run here for real (k8s-cockroach without k3s and CockroachDB): "
                         "provision and prepare the servers for real, render every other artifact into the run "
                         "directory, tear down; the reports show those phases as rendered, not passed")
+    p.add_argument("--keep", action="store_true",
+                   help="skip teardown: leave the run's servers, networks and security groups on the clouds to "
+                        "look at (the record says so); delete them later with `interop cleanup --run-id ID`")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
     p.set_defaults(func=cmd_run)
 

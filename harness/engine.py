@@ -51,6 +51,8 @@ class CloudRun:
     # `interop run --dry-run`: the stack's phases render what they would do where they cannot
     # run here (a phase so cut short is recorded "rendered", not passed: harness.record.RENDERED)
     dry_run: bool = False
+    # `interop run --keep`: teardown is skipped with that reason; `interop cleanup --run-id` deletes later
+    keep: bool = False
     failed_phase: str | None = None
     failure: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)

@@ -52,6 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where run directories go (default: ./reports or $INTEROP_REPORTS)")
     group.addoption("--dry-run", action="store_true", default=False,
                     help="provision and prepare for real, render what cannot run here (stacks that offer it)")
+    group.addoption("--keep", action="store_true", default=False,
+                    help="skip teardown: leave the run's resources for `interop cleanup --run-id` to delete")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -238,10 +240,14 @@ def start_run(config: pytest.Config) -> RunDir:
     challenge = _challenge(config)
     path = challenge_path(config.getoption("challenge"))
     # the thresholds too, for reports read from the record alone
-    dry = {"dry_run": True} if config.getoption("dry_run") else {}  # reports say "rendered", not passed
+    flags: dict[str, bool] = {}
+    if config.getoption("dry_run"):
+        flags["dry_run"] = True  # reports say "rendered", not passed
+    if config.getoption("keep"):
+        flags["keep"] = True  # teardown skipped on purpose: the resources wait for `interop cleanup`
     run.append("run-start", schema=SCHEMA_VERSION, run_id=run.run_id, stack=challenge.stack,
                clouds=selected_clouds(config, challenge), challenge=str(path),
-               name=challenge.name or path.stem, survival=challenge.survival.model_dump(), **dry)
+               name=challenge.name or path.stem, survival=challenge.survival.model_dump(), **flags)
     return run
 
 
@@ -253,16 +259,17 @@ class CloudRuns:
     """
 
     def __init__(self, challenge: Challenge, clouds: CloudsConfig, run_dir: Path, pipeline: Pipeline,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, keep: bool = False) -> None:
         self.challenge, self.clouds, self.run_dir, self.pipeline = challenge, clouds, run_dir, pipeline
-        self.dry_run = dry_run
+        self.dry_run, self.keep = dry_run, keep
         self.runs: dict[str, CloudRun] = {}
         self.lanes: list[Any] = []
 
     def get(self, cloud: str) -> CloudRun:
         if cloud not in self.runs:
             self.runs[cloud] = CloudRun(cloud=cloud, challenge=self.challenge, clouds=self.clouds,
-                                        run_dir=self.run_dir, pipeline=self.pipeline, dry_run=self.dry_run)
+                                        run_dir=self.run_dir, pipeline=self.pipeline, dry_run=self.dry_run,
+                                        keep=self.keep)
         return self.runs[cloud]
 
     def start_lanes(self, plan: dict[str, list[str]]) -> None:
@@ -318,7 +325,7 @@ def interop_cloud_runs(request: pytest.FixtureRequest, interop_challenge: Challe
 
     cancel.reset()
     runs = CloudRuns(interop_challenge, interop_clouds, interop_run_dir, interop_pipeline,
-                     dry_run=bool(request.config.getoption("dry_run")))
+                     dry_run=bool(request.config.getoption("dry_run")), keep=bool(request.config.getoption("keep")))
     try:
         runs.start_lanes(lane_plan(request.config, request.session.items, interop_pipeline))
         yield runs

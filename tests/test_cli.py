@@ -56,6 +56,10 @@ def test_pytest_command_runs_a_worker_per_core_with_loadgroup(tmp_path, monkeypa
     assert cmd[cmd.index("--max-worker-restart") + 1] == "0"
     assert cmd[cmd.index("--junitxml") + 1] == str(tmp_path / "RID" / "junit.xml")
     assert cmd[-1] == "-x"
+    assert "--keep" not in cmd
+    kept = cli.build_parser().parse_args(["run", "--keep", "--reports-dir", str(tmp_path)])
+    kept.challenge_path = Path("c.yaml")
+    assert "--keep" in cli.pytest_args(kept, ["a"], "RID")  # teardown skipped: see tests/test_engine.py
 
 
 @pytest.mark.parametrize("clouds, cpus, workers", [(1, 8, 1), (6, 2, 2), (3, 8, 3), (40, 64, cli.MAX_WORKERS), (0, 2, 1)])

@@ -110,6 +110,19 @@ def test_nothing_created_means_teardown_is_skipped_without_touching_the_cloud(tm
     assert _events(run) == []
 
 
+def test_a_kept_run_skips_teardown_naming_the_cleanup_even_at_close(tmp_path: Path,
+                                                                      phases: dict[str, PhaseFn]) -> None:
+    calls: list[int] = []
+    phases["teardown"] = lambda run: calls.append(1) or {}
+    run = _run(tmp_path, phases)
+    run.keep = True  # interop run --keep
+    Ledger(run.run_dir).created("lab1", "keypair", "k", "k")
+    with pytest.raises(SkipCloud, match=r"kept \(interop run --keep\).*interop cleanup --run-id 20261125T001500Z-ab12"):
+        run.run_phase("teardown")
+    run.close()
+    assert calls == [] and Ledger(run.run_dir).has_live("lab1")
+
+
 def test_a_failed_cloud_withdraws_so_peers_stop_waiting(tmp_path: Path, phases: dict[str, PhaseFn]) -> None:
     def network(run: CloudRun) -> None:
         raise CloudError("no external network", cloud=run.cloud, phase="network")

@@ -195,7 +195,10 @@ def teardown_phase(run: CloudRun) -> dict[str, Any]:
 
 
 def teardown_skip_reason(run: CloudRun) -> str | None:
-    """Why teardown has nothing to do on this cloud, or None when it has."""
+    """Why teardown has nothing to do on this cloud (or was told not to), or None when it has."""
     if Ledger(run.run_dir).has_live(run.cloud):
+        if run.keep:
+            return (f"cloud {run.cloud}: kept (interop run --keep): its resources stay until "
+                    f"`interop cleanup --run-id {run.run_dir.name}`")
         return None
     return f"cloud {run.cloud}: nothing to tear down (no resources were created)"
