@@ -145,7 +145,7 @@ class Survival(_Strict):
     # loop (3 s), so a stopped leader is replaced while its server is down, as in a real outage;
     # with a shorter hold the old leader comes back before its key runs out and takes over again
     hold_s: Annotated[float, Field(ge=0, le=600)] = 25.0
-    settle_s: Annotated[float, Field(ge=0, le=600)] = 5.0  # after each recovery
+    settle_s: Annotated[float, Field(ge=0, le=600)] = 5.0  # after each recovery (at least 5: the recovery check's)
     # verdict thresholds
     max_unavailable_s: Annotated[float, Field(gt=0)] = 30.0
     min_throughput_ratio: Annotated[float, Field(ge=0, le=1)] = 0.5

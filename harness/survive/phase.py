@@ -31,6 +31,7 @@ from ..provision.pipeline import SURVIVE_DONE as DONE
 from ..rendezvous import DirRendezvous
 from ..stacks.base import Member
 from ..waiting import wait_for
+from .availability import DEFAULT_STEADY_S
 from .checks import Thresholds, check_history
 from .faults import CUT_KIND, FAULTS_FILE, Faults, FaultWindow, Observation, Window, dump_faults
 from .history import HISTORY_FILE, HistoryWriter
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from ..engine import CloudRun
 
 STOP_TIMEOUT = 30.0
+SETTLE_MIN_S = DEFAULT_STEADY_S + 2.0  # a shorter settle leaves the recovery check "too little history"
 
 
 def survive_skip(run: CloudRun) -> str | None:
@@ -141,7 +143,8 @@ def survive_phase(run: CloudRun) -> dict[str, Any]:
                                         on_step=noted, clock=history.now, pause=_pause))
                 if name == CUT_KIND:  # after the heal: who leads, on which timeline (the split-brain check)
                     observations += _observe(db, history)
-                _pause(survival.settle_s)
+                # the recovery check needs DEFAULT_STEADY_S whole seconds of history after each heal
+                _pause(max(survival.settle_s, SETTLE_MIN_S))
         finally:
             stuck = workload.stop(STOP_TIMEOUT)
         try:
